@@ -1,0 +1,83 @@
+"""The shared contract of unify: msgspec Structs only, no I/O.
+
+Every connector produces `InteractionEvent`s; every API body is defined here. `unify schema` writes them out as
+JSON Schema, with each Struct's docstring as its description."""
+
+from schemas._api import (
+    ApiKey,
+    Customer,
+    CustomerIdentifier,
+    FieldError,
+    Health,
+    IngestBatchResult,
+    IngestOutcome,
+    IngestResult,
+    Interaction,
+    Problem,
+    Readiness,
+    Scope,
+)
+from schemas._common import (
+    VERIFICATION_ORDER,
+    Channel,
+    Direction,
+    IdentifierKind,
+    InteractionStatus,
+    Verification,
+)
+from schemas._interaction import (
+    Attachment,
+    ChannelDetails,
+    ChatDetails,
+    CustomerParty,
+    EmailDetails,
+    Endpoint,
+    Identifier,
+    InteractionEvent,
+    SmsDetails,
+    VoiceDetails,
+)
+
+__all__ = [
+    "VERIFICATION_ORDER",
+    "ApiKey",
+    "Attachment",
+    "Channel",
+    "ChannelDetails",
+    "ChatDetails",
+    "Customer",
+    "CustomerIdentifier",
+    "CustomerParty",
+    "Direction",
+    "EmailDetails",
+    "Endpoint",
+    "FieldError",
+    "Health",
+    "Identifier",
+    "IdentifierKind",
+    "IngestBatchResult",
+    "IngestOutcome",
+    "IngestResult",
+    "Interaction",
+    "InteractionEvent",
+    "InteractionStatus",
+    "Problem",
+    "Readiness",
+    "Scope",
+    "SmsDetails",
+    "Verification",
+    "VoiceDetails",
+]
+
+SCHEMA_TYPES: tuple[type, ...] = (
+    InteractionEvent,
+    Interaction,
+    IngestResult,
+    IngestBatchResult,
+    Customer,
+    Problem,
+    Health,
+    Readiness,
+    ApiKey,
+)
+"""The top-level types `unify schema` exports."""

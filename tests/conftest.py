@@ -1,0 +1,105 @@
+"""Test fixtures: one real PostgreSQL per test session, a fresh migrated database per test.
+
+With no TEST_DATABASE_URL / DATABASE_URL, the embedded PostgreSQL is started in a temporary directory (and removed
+at the end). Otherwise that server is used; its user needs the CREATEDB privilege."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import pytest
+from litestar.testing import AsyncTestClient
+
+from unify.auth import create_key
+from unify.embedded import dsn_for_database, ensure_database, start_server
+from unify.http import create_app
+from unify.settings import Settings, load_settings
+from unify.store import connect, migrate
+
+TEMPLATE = "unify_test_template"
+
+
+@pytest.fixture(scope="session")
+def pg_admin_dsn(tmp_path_factory: pytest.TempPathFactory) -> str:
+    given = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    if given:
+        return given
+    return start_server(tmp_path_factory.mktemp("embedded") / "pgdata", cleanup="delete")
+
+
+@pytest.fixture(scope="session")
+def template_dsn(pg_admin_dsn: str) -> str:
+    async def build() -> None:
+        admin = await asyncpg.connect(pg_admin_dsn)
+        try:
+            await admin.execute(f'drop database if exists "{TEMPLATE}" with (force)')
+        finally:
+            await admin.close()
+        await ensure_database(pg_admin_dsn, TEMPLATE)
+        conn = await connect(dsn_for_database(pg_admin_dsn, TEMPLATE))
+        try:
+            await migrate(conn)
+        finally:
+            await conn.close()
+
+    asyncio.run(build())
+    return dsn_for_database(pg_admin_dsn, TEMPLATE)
+
+
+@pytest.fixture
+def fresh_database(pg_admin_dsn: str) -> Iterator[str]:
+    """An empty database (no migrations applied); dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    asyncio.run(ensure_database(pg_admin_dsn, name))
+    yield dsn_for_database(pg_admin_dsn, name)
+    asyncio.run(_drop(pg_admin_dsn, name))
+
+
+@pytest.fixture
+def database_url(pg_admin_dsn: str, template_dsn: str) -> Iterator[str]:
+    """A migrated database of its own for one test; dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    asyncio.run(ensure_database(pg_admin_dsn, name, template=TEMPLATE))
+    yield dsn_for_database(pg_admin_dsn, name)
+    asyncio.run(_drop(pg_admin_dsn, name))
+
+
+async def _drop(admin_dsn: str, name: str) -> None:
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f'drop database if exists "{name}" with (force)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return load_settings(environ={}, database_url=database_url, log_format="json", max_body_bytes=65_536)
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await connect(database_url)
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[AsyncTestClient]:
+    async with AsyncTestClient(app=create_app(settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+async def api_key(db: asyncpg.Connection) -> str:
+    key, _ = await create_key(db, "tests", ["ingest", "context:read"])
+    return key
+
+
+@pytest.fixture
+def auth(api_key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"}

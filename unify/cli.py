@@ -1,0 +1,205 @@
+"""The `unify` command line: serve, migrate, schema, keys, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+from uuid import UUID
+
+import msgspec
+
+from unify.errors import UnifyError
+from unify.settings import Settings, load_settings
+
+T = TypeVar("T")
+
+
+def _database_url(settings: Settings) -> str:
+    """DATABASE_URL if set; otherwise start the embedded PostgreSQL (stopped when this process exits)."""
+    if settings.database_url:
+        return settings.database_url
+    from unify.embedded import start_embedded
+
+    dsn = start_embedded(settings.embedded_pgdata)
+    print(f"embedded PostgreSQL running with data in {settings.embedded_pgdata}", file=sys.stderr)
+    return dsn
+
+
+async def _with_connection(dsn: str, work: Callable[[Any], Awaitable[T]], *, migrate_first: bool = True) -> T:
+    from unify.store import connect, migrate
+
+    conn = await connect(dsn)
+    try:
+        if migrate_first:
+            await migrate(conn)
+        return await work(conn)
+    finally:
+        await conn.close()
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    from unify.store import migrate
+
+    dsn = _database_url(settings)
+    os.environ["DATABASE_URL"] = dsn  # the server workers read their settings from the environment
+    asyncio.run(_with_connection(dsn, migrate, migrate_first=False))  # once, before the workers start
+    if args.demo:
+        _load_demo(dsn)
+    host = args.host or settings.host
+    port = args.port or settings.port
+    print(f"unify listening on http://{host}:{port}  (OpenAPI: /schema, health: /healthz, /readyz)", file=sys.stderr)
+    Granian(
+        "unify.http:create_app",
+        factory=True,
+        address=host,
+        port=port,
+        workers=args.workers or settings.workers,
+        interface=Interfaces.ASGI,
+        log_access=False,
+    ).serve()
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from unify.store import migrate
+
+    applied = asyncio.run(_with_connection(_database_url(settings), migrate, migrate_first=False))
+    print(f"applied {len(applied)} migration(s)" + (f": {applied}" if applied else "; the schema is up to date"))
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace, settings: Settings) -> int:
+    from schemas import SCHEMA_TYPES
+
+    schema, components = msgspec.json.schema_components(SCHEMA_TYPES, ref_template="#/$defs/{name}")
+    document = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "unify shared schema",
+        "anyOf": schema,
+        "$defs": components,
+    }
+    text = msgspec.json.format(msgspec.json.encode(document), indent=2).decode() + "\n"
+    if args.output and args.output != "-":
+        Path(args.output).write_text(text)
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
+    from unify import auth
+
+    dsn = _database_url(settings)
+    if args.keys_command == "create":
+        key, record = asyncio.run(_with_connection(dsn, lambda c: auth.create_key(c, args.name, args.scope)))
+        print(f"created key {record.id} ({record.name}) with scopes {', '.join(record.scopes)}", file=sys.stderr)
+        print("the key is shown once; store it now:", file=sys.stderr)
+        print(key)
+    elif args.keys_command == "list":
+        for k in asyncio.run(_with_connection(dsn, auth.list_keys)):
+            state = f"revoked {k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "active"
+            print(f"{k.id}  {k.name:<20} {','.join(k.scopes):<40} {state}")
+    elif args.keys_command == "revoke":
+        asyncio.run(_with_connection(dsn, lambda c: auth.revoke_key(c, UUID(args.key_id))))
+        print(f"revoked {args.key_id}")
+    return 0
+
+
+def _load_demo(dsn: str) -> None:
+    from unify import auth
+    from unify.demo import demo_events
+    from unify.ingest import RawDelivery, ingest_events
+    from unify.store import open_pool
+
+    settings = load_settings()
+    events = demo_events(now=datetime.now(UTC))
+
+    async def main() -> tuple[str, int, int]:
+        pool = await open_pool(dsn, min_size=1, max_size=2)
+        try:
+            created = duplicates = 0
+            for start in range(0, len(events), 200):
+                chunk = events[start : start + 200]
+                body = msgspec.json.encode(chunk)
+                raw = RawDelivery("demo", "application/json", [], body, len(body))
+                result = await ingest_events(pool, raw, chunk, default_region=settings.default_region)
+                created += result.created
+                duplicates += result.duplicates
+                print(f"\rloading demo data: {start + len(chunk)}/{len(events)} events", end="", file=sys.stderr)
+            print(file=sys.stderr)
+            async with pool.acquire() as conn:
+                key, _ = await auth.create_key(conn, "demo", auth.SCOPES)
+            return key, created, duplicates
+        finally:
+            await pool.close()
+
+    key, created, duplicates = asyncio.run(main())
+    print(f"demo data: {created} interactions created, {duplicates} already there", file=sys.stderr)
+    print(f"demo API key (all scopes): {key}", file=sys.stderr)
+    print(f"try: curl -H 'Authorization: Bearer {key}' http://127.0.0.1:8000/readyz", file=sys.stderr)
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    _load_demo(_database_url(settings))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="unify", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the HTTP service (embedded PostgreSQL unless DATABASE_URL is set)")
+    serve.add_argument("--host", help="address to listen on (UNIFY_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (UNIFY_PORT, default 8000)")
+    serve.add_argument("--workers", type=int, help="worker processes (UNIFY_WORKERS, default 1)")
+    serve.add_argument("--demo", action="store_true", help="load the demo data set and print an API key first")
+    serve.set_defaults(run=cmd_serve)
+
+    sub.add_parser("migrate", help="apply pending database migrations").set_defaults(run=cmd_migrate)
+
+    schema = sub.add_parser("schema", help="write the shared schema as JSON Schema")
+    schema.add_argument("-o", "--output", help="file to write (default: standard output)")
+    schema.set_defaults(run=cmd_schema)
+
+    keys = sub.add_parser("keys", help="create, list and revoke API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="create a key; it is printed once")
+    create.add_argument("--scope", action="append", required=True,
+                        help="ingest, context:read, audit:read or admin (repeat for several)")
+    create.add_argument("--name", default="unnamed", help="what the key is for")
+    keys_sub.add_parser("list", help="list keys (never their secrets)")
+    revoke = keys_sub.add_parser("revoke", help="revoke a key by id")
+    revoke.add_argument("key_id")
+    keys.set_defaults(run=cmd_keys)
+
+    sub.add_parser("demo", help="load the demo data set and print an API key").set_defaults(run=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        from unify.logging import configure_logging
+
+        configure_logging(settings.log_format, settings.log_level)
+        return int(args.run(args, settings) or 0)
+    except UnifyError as exc:
+        print(f"unify: {exc.detail}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

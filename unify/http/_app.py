@@ -1,0 +1,68 @@
+"""The Litestar app factory. The pool lives in the lifespan; migrations are applied at start."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+
+from unify.auth import KeyChecker
+from unify.errors import ConfigurationError
+from unify.http._guards import scope_guard
+from unify.http._middleware import request_log_middleware
+from unify.http._problems import EXCEPTION_HANDLERS
+from unify.http.customers import CustomerController
+from unify.http.health import healthz, readyz
+from unify.http.interactions import InteractionController
+from unify.logging import configure_logging
+from unify.settings import Settings, load_settings
+from unify.store import migrate, open_pool
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """Build the service. Without `settings`, they are read from the environment (how server workers start)."""
+    settings = settings or load_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    dsn = settings.database_url
+    if not dsn:
+        raise ConfigurationError("DATABASE_URL is not set; `unify serve` starts an embedded PostgreSQL and sets it")
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        pool = await open_pool(dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+        try:
+            async with pool.acquire() as conn:
+                await migrate(conn)
+            app.state.pool = pool
+            app.state.key_checker = KeyChecker(pool, settings.key_cache_seconds)
+            yield
+        finally:
+            await pool.close()
+
+    return Litestar(
+        route_handlers=[healthz, readyz, InteractionController, CustomerController],
+        lifespan=[lifespan],
+        guards=[scope_guard],
+        middleware=[request_log_middleware],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        request_max_body_size=None,  # the ingest path enforces UNIFY_MAX_BODY_BYTES itself and keeps the prefix
+        state=State({"settings": settings}),
+        openapi_config=OpenAPIConfig(
+            title="unify",
+            version="0.1.0",
+            description=(
+                "Omnichannel interaction unification: one history per customer across voice, SMS, email and chat."
+            ),
+            path="/schema",
+            components=Components(
+                security_schemes={
+                    "apiKey": SecurityScheme(type="http", scheme="bearer", description="An `uk_…` API key."),
+                }
+            ),
+            security=[{"apiKey": []}],
+        ),
+    )

@@ -1,0 +1,309 @@
+"""Ingest: keep the raw delivery, then apply its events idempotently, in one transaction.
+
+The raw body and the interactions it produced are committed together, so a 2xx always means both are durable.
+When a delivery is rejected (too large, wrong content type, invalid) or applying it fails, the raw body is written
+on its own with the error, so nothing a client sent is lost and it can be replayed after a fix."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+from uuid import UUID
+
+import asyncpg
+import msgspec
+import structlog
+
+from schemas import FieldError, IngestBatchResult, IngestResult, InteractionEvent
+from unify.errors import BadRequest, PayloadTooLarge, UnifyError, UnsupportedMediaType
+from unify.identity import link_identifiers, normalize_identifiers
+from unify.store import load_queries
+
+log = structlog.get_logger("unify.ingest")
+_Q = load_queries("ingest")
+
+RawStatus = Literal["received", "processed", "rejected", "failed"]
+_RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class RawDelivery:
+    """Exactly what a client sent: the route, the headers, and the body bytes (cut at the size limit)."""
+
+    route: str
+    content_type: str | None
+    headers: list[tuple[str, str]]
+    body: bytes
+    body_size: int
+    truncated: bool = False
+
+
+@dataclass
+class _Counts:
+    created: int = 0
+    updated: int = 0
+    duplicates: int = 0
+    results: list[IngestResult] = field(default_factory=list)
+
+
+async def store_raw(
+    pool: asyncpg.Pool, raw: RawDelivery, status: RawStatus, error: UnifyError | str | None = None
+) -> int:
+    """Write a raw delivery on its own (the rejected and failed paths). Returns its id."""
+    async with pool.acquire() as conn:
+        return await _insert_raw(conn, raw, status, error)
+
+
+async def _insert_raw(
+    conn: asyncpg.Connection, raw: RawDelivery, status: RawStatus, error: UnifyError | str | None
+) -> int:
+    payload = None
+    if isinstance(error, UnifyError):
+        payload = {"title": error.title, "detail": error.detail, "errors": error.errors}
+    elif error is not None:
+        payload = {"title": "Internal error", "detail": error}
+    headers = [[name, value.replace("\x00", "\ufffd")] for name, value in raw.headers]
+    return await conn.fetchval(
+        _Q["insert_raw_event"],
+        raw.route,
+        raw.content_type,
+        headers,
+        raw.body,
+        raw.body_size,
+        raw.truncated,
+        status,
+        payload,
+    )
+
+
+async def reject(pool: asyncpg.Pool, raw: RawDelivery, error: UnifyError) -> UnifyError:
+    """Keep the raw delivery with its error, and return the error carrying the raw event id to raise."""
+    error.raw_event_id = await store_raw(pool, raw, "rejected", error)
+    log.info("delivery_rejected", route=raw.route, raw_event_id=error.raw_event_id, reason=error.title)
+    return error
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Decoding the native JSON body
+
+_event_decoder = msgspec.json.Decoder(InteractionEvent)
+_raw_list_decoder = msgspec.json.Decoder(list[msgspec.Raw])
+_AT_PATH = re.compile(r"^(?P<message>.*?)(?: - at `(?P<path>[^`]*)`)?$", re.DOTALL)
+
+
+def _field_error(exc: msgspec.MsgspecError, prefix: str) -> FieldError:
+    match = _AT_PATH.match(str(exc))
+    assert match is not None
+    path = match["path"] or "$"
+    if isinstance(exc, msgspec.ValidationError) and match["path"] is None:
+        # Errors raised by __post_init__ carry no path; they name their field in backticks.
+        named = re.search(r"`([a-z_]+)`", match["message"])
+        path = f"$.{named[1]}" if named else "$"
+    return FieldError(field=prefix + path[1:] if path.startswith("$") else path, message=match["message"])
+
+
+def decode_native_events(body: bytes, *, max_batch: int) -> tuple[list[InteractionEvent], bool]:
+    """Decode one event (a JSON object) or a batch (a JSON array). Returns the events and whether it was a batch.
+    Raises BadRequest naming every invalid field (for a batch, each invalid element)."""
+    stripped = body.lstrip()
+    if not stripped:
+        raise BadRequest("the body is empty; send one interaction event or an array of them",
+                         errors=[FieldError(field="$", message="empty body")])
+    if stripped[:1] != b"[":
+        try:
+            event = _event_decoder.decode(body)
+        except msgspec.MsgspecError as exc:
+            error = _field_error(exc, "$")
+            raise BadRequest(f"invalid interaction event: {error.message} at {error.field}", errors=[error]) from None
+        _reject_nul(event, "$")
+        return [event], False
+    try:
+        items = _raw_list_decoder.decode(body)
+    except msgspec.MsgspecError as exc:
+        error = _field_error(exc, "$")
+        raise BadRequest(f"invalid batch: {error.message}", errors=[error]) from None
+    if not items:
+        raise BadRequest("the batch is empty", errors=[FieldError(field="$", message="empty array")])
+    if len(items) > max_batch:
+        raise BadRequest(
+            f"a batch holds at most {max_batch} events; this one has {len(items)}",
+            errors=[FieldError(field="$", message=f"more than {max_batch} items")],
+        )
+    events: list[InteractionEvent] = []
+    errors: list[FieldError] = []
+    for index, item in enumerate(items):
+        try:
+            event = _event_decoder.decode(item)
+            _reject_nul(event, f"$[{index}]")
+            events.append(event)
+        except msgspec.MsgspecError as exc:
+            errors.append(_field_error(exc, f"$[{index}]"))
+        except BadRequest as exc:
+            errors.extend(exc.errors)
+    if errors:
+        summary = "; ".join(f"{e.field}: {e.message}" for e in errors[:5])
+        raise BadRequest(f"{len(errors)} of {len(items)} events are invalid ({summary})", errors=errors)
+    return events, True
+
+
+def _reject_nul(event: InteractionEvent, prefix: str) -> None:
+    """PostgreSQL text cannot hold NUL characters; say which field has one rather than fail later."""
+
+    def walk(value: object, path: str) -> str | None:
+        if isinstance(value, str):
+            return path if "\x00" in value else None
+        if isinstance(value, dict):
+            for key, item in value.items():
+                found = walk(key, f"{path}.{key}") or walk(item, f"{path}.{key}")
+                if found:
+                    return found
+        if isinstance(value, list):
+            for index, item in enumerate(value):
+                found = walk(item, f"{path}[{index}]")
+                if found:
+                    return found
+        return None
+
+    where = walk(msgspec.to_builtins(event), prefix)
+    if where:
+        raise BadRequest(
+            f"NUL characters are not allowed in text ({where})",
+            errors=[FieldError(field=where, message="contains a NUL character")],
+        )
+
+
+def check_json_content_type(content_type: str | None) -> None:
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        raise UnsupportedMediaType(
+            f"send interaction events as application/json, not {media or 'a body without a Content-Type'}",
+            errors=[FieldError(field="content-type", message=f"unsupported media type {media!r}")],
+        )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Applying events
+
+
+async def apply_event(
+    conn: asyncpg.Connection, event: InteractionEvent, *, raw_event_id: int | None, default_region: str
+) -> IngestResult:
+    """Upsert one event by its key and link its identifiers. Idempotent; must run inside a transaction."""
+    row = await conn.fetchrow(
+        _Q["upsert_interaction"],
+        event.source,
+        event.external_id,
+        event.channel,
+        event.direction,
+        event.status,
+        event.revision,
+        event.occurred_at,
+        event.answered_at,
+        event.ended_at,
+        event.agent,
+        event.queue,
+        event.thread_key,
+        event.subject,
+        event.reason,
+        event.disposition,
+        event.queue_wait_seconds,
+        event.hold_seconds,
+        event.talk_seconds,
+        event.transfer_count,
+        event,
+        raw_event_id,
+    )
+    if row is None:
+        interaction_id: UUID = await conn.fetchval(_Q["find_interaction_by_key"], event.source, event.external_id)
+        return IngestResult(
+            interaction_id=interaction_id,
+            source=event.source,
+            external_id=event.external_id,
+            outcome="duplicate",
+        )
+    interaction_id = row["id"]
+    identifiers = normalize_identifiers(event.customer.identifiers, default_region)
+    customer_id = await link_identifiers(
+        conn,
+        interaction_id=interaction_id,
+        identifiers=identifiers,
+        display_name=event.customer.display_name,
+        seen_at=event.occurred_at,
+    )
+    await conn.execute(_Q["set_interaction_identified"], interaction_id, customer_id is not None)
+    return IngestResult(
+        interaction_id=interaction_id,
+        source=event.source,
+        external_id=event.external_id,
+        outcome="created" if row["created"] else "updated",
+        customer_id=customer_id,
+    )
+
+
+async def ingest_events(
+    pool: asyncpg.Pool, raw: RawDelivery, events: list[InteractionEvent], *, default_region: str
+) -> IngestBatchResult:
+    """Store the raw delivery and apply its events in one transaction (retried on deadlock). If applying fails,
+    the raw delivery is still written, marked failed, before the error propagates."""
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                raw_event_id = await _insert_raw(conn, raw, "processed", None)
+                counts = _Counts()
+                for event in events:
+                    result = await apply_event(conn, event, raw_event_id=raw_event_id, default_region=default_region)
+                    counts.results.append(result)
+                    match result.outcome:
+                        case "created":
+                            counts.created += 1
+                        case "updated":
+                            counts.updated += 1
+                        case "duplicate":
+                            counts.duplicates += 1
+            return IngestBatchResult(
+                raw_event_id=raw_event_id,
+                results=counts.results,
+                created=counts.created,
+                updated=counts.updated,
+                duplicates=counts.duplicates,
+            )
+        except _RETRYABLE:
+            if attempt == _ATTEMPTS:
+                await _keep_failed(pool, raw, "gave up after repeated deadlocks")
+                raise
+            log.warning("ingest_retry", route=raw.route, attempt=attempt)
+        except (OSError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError):
+            raise  # the database is unreachable: nothing can be kept, the client must retry (503)
+        except Exception as exc:
+            await _keep_failed(pool, raw, f"{type(exc).__name__}: {exc}")
+            raise
+    raise AssertionError("unreachable")
+
+
+async def _keep_failed(pool: asyncpg.Pool, raw: RawDelivery, message: str) -> None:
+    try:
+        raw_event_id = await store_raw(pool, raw, "failed", message)
+        log.error("ingest_failed", route=raw.route, raw_event_id=raw_event_id, error=message)
+    except Exception:  # the original error matters more than this one
+        log.exception("ingest_failed_and_raw_not_kept", route=raw.route)
+
+
+async def ingest_native(
+    pool: asyncpg.Pool, raw: RawDelivery, *, max_batch: int, default_region: str
+) -> tuple[IngestBatchResult, bool]:
+    """The `POST /v1/interactions` path: validate, then store and apply. Returns the result and whether the body
+    was a batch. Every rejection is kept raw and raised with its raw event id."""
+    try:
+        if raw.truncated:
+            raise PayloadTooLarge(
+                f"the body is larger than the limit of {len(raw.body)} bytes (UNIFY_MAX_BODY_BYTES)",
+                errors=[FieldError(field="$", message=f"larger than {len(raw.body)} bytes")],
+            )
+        check_json_content_type(raw.content_type)
+        events, is_batch = decode_native_events(raw.body, max_batch=max_batch)
+    except UnifyError as exc:
+        raise await reject(pool, raw, exc) from None
+    result = await ingest_events(pool, raw, events, default_region=default_region)
+    return result, is_batch

@@ -1,0 +1,39 @@
+"""structlog set-up: JSON lines for machines, a console renderer on a terminal.
+
+Log records never carry message bodies or whole phone numbers and email addresses; use `mask_identifier`."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import structlog
+
+from unify.settings import LogFormat, LogLevel
+
+
+def configure_logging(fmt: LogFormat = "auto", level: LogLevel = "info") -> None:
+    use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    renderer: structlog.typing.Processor = (
+        structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+
+
+def mask_identifier(value: str) -> str:
+    """What a log may show of a phone number or address: enough to tell two apart, not enough to reach anyone."""
+    if "@" in value:
+        local, _, domain = value.partition("@")
+        return f"{local[:1]}***@{domain}"
+    return f"***{value[-3:]}" if len(value) > 3 else "***"

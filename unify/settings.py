@@ -1,0 +1,92 @@
+"""Settings: read once from environment variables into one frozen Struct.
+
+| Variable | Default | Meaning |
+|---|---|---|
+| `DATABASE_URL` (or `UNIFY_DATABASE_URL`) | unset | PostgreSQL to use. Unset: the embedded one in `UNIFY_DATA_DIR`. |
+| `UNIFY_DATA_DIR` | user data dir (`~/.local/share/unify`) | Where the embedded PostgreSQL keeps its data. |
+| `UNIFY_HOST` | `127.0.0.1` | Address `unify serve` listens on. |
+| `UNIFY_PORT` | `8000` | Port `unify serve` listens on. |
+| `UNIFY_WORKERS` | `1` | Server worker processes. |
+| `UNIFY_MAX_BODY_BYTES` | `1048576` | Largest request body accepted; larger → 413 (the first bytes are kept). |
+| `UNIFY_MAX_BATCH` | `1000` | Most events in one `POST /v1/interactions` batch. |
+| `UNIFY_DEFAULT_REGION` | `US` | Region for phone numbers written without a country code (ISO 3166 alpha-2). |
+| `UNIFY_LOG_FORMAT` | `auto` | `json`, `console`, or `auto` (console on a terminal, JSON lines otherwise). |
+| `UNIFY_LOG_LEVEL` | `info` | `debug`, `info`, `warning`, `error`. |
+| `UNIFY_DB_POOL_MIN` / `UNIFY_DB_POOL_MAX` | `2` / `10` | asyncpg pool size per worker. |
+| `UNIFY_KEY_CACHE_SECONDS` | `5` | How long a verified API key is trusted before it is checked again. |
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+import platformdirs
+
+from unify.errors import ConfigurationError
+
+LogFormat = Literal["auto", "json", "console"]
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything unify can be configured with. See the module docstring for the variables."""
+
+    database_url: str | None = None
+    data_dir: str = str(platformdirs.user_data_path("unify"))
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    max_body_bytes: int = 1_048_576
+    max_batch: int = 1000
+    default_region: str = "US"
+    log_format: LogFormat = "auto"
+    log_level: LogLevel = "info"
+    db_pool_min: int = 2
+    db_pool_max: int = 10
+    key_cache_seconds: float = 5.0
+
+    @property
+    def embedded_pgdata(self) -> Path:
+        return Path(self.data_dir).expanduser() / "pgdata"
+
+
+_ENV_FIELDS = {
+    "database_url": ("DATABASE_URL", "UNIFY_DATABASE_URL"),
+    "data_dir": ("UNIFY_DATA_DIR",),
+    "host": ("UNIFY_HOST",),
+    "port": ("UNIFY_PORT",),
+    "workers": ("UNIFY_WORKERS",),
+    "max_body_bytes": ("UNIFY_MAX_BODY_BYTES",),
+    "max_batch": ("UNIFY_MAX_BATCH",),
+    "default_region": ("UNIFY_DEFAULT_REGION",),
+    "log_format": ("UNIFY_LOG_FORMAT",),
+    "log_level": ("UNIFY_LOG_LEVEL",),
+    "db_pool_min": ("UNIFY_DB_POOL_MIN",),
+    "db_pool_max": ("UNIFY_DB_POOL_MAX",),
+    "key_cache_seconds": ("UNIFY_KEY_CACHE_SECONDS",),
+}
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Build the settings from `environ` (default: the process environment), then `overrides`."""
+    environ = os.environ if environ is None else environ
+    raw: dict[str, object] = {}
+    for field, names in _ENV_FIELDS.items():
+        for name in names:
+            if environ.get(name):
+                raw[field] = environ[name].lower() if field in ("log_format", "log_level") else environ[name]
+                break
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        settings = msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigurationError(f"invalid setting: {exc}") from exc
+    if len(settings.default_region) != 2 or not settings.default_region.isalpha():
+        raise ConfigurationError("UNIFY_DEFAULT_REGION must be a two-letter region code such as US or GB")
+    if settings.max_body_bytes < 1024:
+        raise ConfigurationError("UNIFY_MAX_BODY_BYTES must be at least 1024")
+    return msgspec.structs.replace(settings, default_region=settings.default_region.upper())

@@ -1,0 +1,33 @@
+"""The asyncpg pool: JSON columns are encoded and decoded with msgspec."""
+
+from __future__ import annotations
+
+import asyncpg
+import msgspec
+
+_encoder = msgspec.json.Encoder()
+
+
+def _encode_json(value: object) -> str:
+    return _encoder.encode(value).decode()
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for name in ("json", "jsonb"):
+        await conn.set_type_codec(
+            name, schema="pg_catalog", encoder=_encode_json, decoder=msgspec.json.decode, format="text"
+        )
+
+
+async def open_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+    """Open a pool to `dsn`; every connection decodes JSON with msgspec."""
+    return await asyncpg.create_pool(
+        dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=30
+    )
+
+
+async def connect(dsn: str) -> asyncpg.Connection:
+    """One connection with the same codecs as the pool (for the CLI and tests)."""
+    conn = await asyncpg.connect(dsn)
+    await _init_connection(conn)
+    return conn

@@ -1,0 +1,26 @@
+-- name: get_interaction
+-- The customer of an interaction is derived from its identifiers' current links, never stored on it:
+-- the most strongly verified linked identifier decides, then the earliest link.
+select
+    i.id, i.identified, i.received_at, i.updated_at, i.raw_event_id, i.event,
+    (
+        select d.customer_id
+        from interaction_identifier ii
+        join identifier d on d.id = ii.identifier_id
+        where ii.interaction_id = i.id and d.customer_id is not null
+        order by array_position(array['unverified', 'carrier_attested', 'signed', 'authenticated'],
+                                ii.verification) desc,
+                 d.linked_at
+        limit 1
+    ) as customer_id
+from interaction i
+where i.id = $1;
+
+-- name: get_customer
+select id, display_name, created_at from customer where id = $1;
+
+-- name: get_customer_identifiers
+select id, kind, value, verification, first_seen, last_seen, linked_at, link_rule, linked_by_interaction
+from identifier
+where customer_id = $1
+order by kind, value;
