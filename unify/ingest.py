@@ -101,7 +101,10 @@ def _field_error(exc: msgspec.MsgspecError, prefix: str) -> FieldError:
         # Errors raised by __post_init__ carry no path; they name their field in backticks.
         named = re.search(r"`([a-z_]+)`", match["message"])
         path = f"$.{named[1]}" if named else "$"
-    return FieldError(field=prefix + path[1:] if path.startswith("$") else path, message=match["message"])
+    message = match["message"]
+    if not isinstance(exc, msgspec.ValidationError):
+        message = f"malformed JSON: {message}"
+    return FieldError(field=prefix + path[1:] if path.startswith("$") else path, message=message)
 
 
 def decode_native_events(body: bytes, *, max_batch: int) -> tuple[list[InteractionEvent], bool]:

@@ -1,0 +1,84 @@
+"""The real `unify serve` process: embedded PostgreSQL by default, data that survives a restart, and the demo."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from tests.events import native_event
+
+UNIFY = [sys.executable, "-m", "unify.cli"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "UNIFY_DATABASE_URL")}
+    env.update(UNIFY_LOG_FORMAT="json", **extra)
+    return env
+
+
+@contextmanager
+def serving(env: dict[str, str]) -> Iterator[str]:
+    port = _free_port()
+    process = subprocess.Popen(
+        [*UNIFY, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "unify serve did not become ready"
+            time.sleep(0.2)
+        yield base
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _create_key(env: dict[str, str], scope: str = "admin") -> str:
+    done = subprocess.run(
+        [*UNIFY, "keys", "create", "--scope", scope, "--name", "restart-test"],
+        env=env, capture_output=True, text=True, check=True,
+    )
+    return done.stdout.strip().splitlines()[-1]
+
+
+def test_data_survives_a_restart_on_the_same_data_directory(tmp_path: Path) -> None:
+    env = _env(UNIFY_DATA_DIR=str(tmp_path / "unify-data"))
+    key = _create_key(env)
+    headers = {"Authorization": f"Bearer {key}"}
+    with serving(env) as base:
+        created = httpx.post(f"{base}/v1/interactions", json=native_event(), headers=headers, timeout=10)
+        assert created.status_code == 201, created.text
+        interaction_id = created.json()["interaction_id"]
+    assert (tmp_path / "unify-data" / "pgdata" / "PG_VERSION").exists()
+    with serving(env) as base:
+        read = httpx.get(f"{base}/v1/interactions/{interaction_id}", headers=headers, timeout=10)
+        assert read.status_code == 200
+        assert read.json()["event"]["external_id"] == "call-1001"
+        again = httpx.post(f"{base}/v1/interactions", json=native_event(), headers=headers, timeout=10)
+        assert again.json()["outcome"] == "duplicate"
