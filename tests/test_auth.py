@@ -58,3 +58,17 @@ async def test_health_needs_no_key(client: AsyncTestClient) -> None:
     ready = (await client.get("/readyz")).json()
     assert ready["status"] == "ready"
     assert ready["migrations_applied"] == ready["migrations_known"] >= 1
+
+
+async def test_openapi_is_public_and_documents_the_ingest_body(client: AsyncTestClient) -> None:
+    response = await client.get("/schema/openapi.json")
+    assert response.status_code == 200
+    document = response.json()
+    body = document["paths"]["/v1/interactions"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert {"$ref": "#/components/schemas/InteractionEvent"} in body["oneOf"]
+
+
+async def test_unknown_route_is_a_problem(client: AsyncTestClient) -> None:
+    response = await client.get("/v1/nothing-here")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("application/problem+json")

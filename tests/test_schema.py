@@ -67,7 +67,10 @@ def test_channel_details_are_a_tagged_union() -> None:
 
 
 def test_naive_timestamps_are_rejected() -> None:
-    body = b'{"source":"native","external_id":"x","channel":"sms","direction":"inbound","occurred_at":"2026-01-01T10:00:00"}'
+    body = json.dumps(
+        {"source": "native", "external_id": "x", "channel": "sms", "direction": "inbound",
+         "occurred_at": "2026-01-01T10:00:00"}
+    ).encode()
     with pytest.raises(msgspec.ValidationError, match="occurred_at"):
         msgspec.json.decode(body, type=InteractionEvent)
 

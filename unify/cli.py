@@ -52,10 +52,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     dsn = _database_url(settings)
     os.environ["DATABASE_URL"] = dsn  # the server workers read their settings from the environment
     asyncio.run(_with_connection(dsn, migrate, migrate_first=False))  # once, before the workers start
-    if args.demo:
-        _load_demo(dsn)
     host = args.host or settings.host
     port = args.port or settings.port
+    if args.demo:
+        _load_demo(dsn, f"http://{host}:{port}")
     print(f"unify listening on http://{host}:{port}  (OpenAPI: /schema, health: /healthz, /readyz)", file=sys.stderr)
     Granian(
         "unify.http:create_app",
@@ -115,7 +115,7 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _load_demo(dsn: str) -> None:
+def _load_demo(dsn: str, base_url: str) -> None:
     from unify import auth
     from unify.demo import demo_events
     from unify.ingest import RawDelivery, ingest_events
@@ -124,10 +124,11 @@ def _load_demo(dsn: str) -> None:
     settings = load_settings()
     events = demo_events(now=datetime.now(UTC))
 
-    async def main() -> tuple[str, int, int]:
+    async def main() -> tuple[str, int, int, str]:
         pool = await open_pool(dsn, min_size=1, max_size=2)
         try:
             created = duplicates = 0
+            example = ""
             for start in range(0, len(events), 200):
                 chunk = events[start : start + 200]
                 body = msgspec.json.encode(chunk)
@@ -135,22 +136,25 @@ def _load_demo(dsn: str) -> None:
                 result = await ingest_events(pool, raw, chunk, default_region=settings.default_region)
                 created += result.created
                 duplicates += result.duplicates
-                print(f"\rloading demo data: {start + len(chunk)}/{len(events)} events", end="", file=sys.stderr)
-            print(file=sys.stderr)
+                example = example or str(result.results[0].interaction_id)
+                if sys.stderr.isatty():
+                    print(f"\rloading demo data: {start + len(chunk)}/{len(events)} events", end="", file=sys.stderr)
+            if sys.stderr.isatty():
+                print(file=sys.stderr)
             async with pool.acquire() as conn:
                 key, _ = await auth.create_key(conn, "demo", auth.SCOPES)
-            return key, created, duplicates
+            return key, created, duplicates, example
         finally:
             await pool.close()
 
-    key, created, duplicates = asyncio.run(main())
+    key, created, duplicates, example = asyncio.run(main())
     print(f"demo data: {created} interactions created, {duplicates} already there", file=sys.stderr)
     print(f"demo API key (all scopes): {key}", file=sys.stderr)
-    print(f"try: curl -H 'Authorization: Bearer {key}' http://127.0.0.1:8000/readyz", file=sys.stderr)
+    print(f"try: curl -H 'Authorization: Bearer {key}' {base_url}/v1/interactions/{example}", file=sys.stderr)
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    _load_demo(_database_url(settings))
+    _load_demo(_database_url(settings), f"http://{settings.host}:{settings.port}")
     return 0
 
 

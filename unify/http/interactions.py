@@ -7,8 +7,8 @@ from uuid import UUID
 
 import structlog
 from litestar import Controller, Request, Response, get, post
-from litestar.params import FromPath
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, Reference, RequestBody, Schema
+from litestar.params import FromPath
 
 from schemas import IngestBatchResult, IngestResult, Interaction
 from unify.errors import NotFound
