@@ -63,6 +63,4 @@ Source = Annotated[
         description="Platform the event came from, e.g. `native`, `twilio-voice`, `mailgun`.",
     ),
 ]
-ExternalId = Annotated[
-    str, Meta(min_length=1, max_length=512, description="The platform's own id for the contact.")
-]
+ExternalId = Annotated[str, Meta(min_length=1, max_length=512, description="The platform's own id for the contact.")]

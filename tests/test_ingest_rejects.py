@@ -49,9 +49,7 @@ def _without(field: str) -> bytes:
 async def test_invalid_body_is_400_naming_the_field_and_kept(
     client: AsyncTestClient, auth: dict[str, str], db: asyncpg.Connection, body: bytes, field: str, message: str
 ) -> None:
-    response = await client.post(
-        "/v1/interactions", content=body, headers={**auth, "Content-Type": "application/json"}
-    )
+    response = await client.post("/v1/interactions", content=body, headers={**auth, "Content-Type": "application/json"})
     assert response.status_code == 400, response.text
     problem = _problem(response)
     assert problem["status"] == 400
@@ -80,9 +78,7 @@ async def test_oversized_body_is_413_and_its_start_kept(
     client: AsyncTestClient, auth: dict[str, str], db: asyncpg.Connection
 ) -> None:
     body = json.dumps(native_event(text="x" * 100_000)).encode()  # the test settings allow 65,536 bytes
-    response = await client.post(
-        "/v1/interactions", content=body, headers={**auth, "Content-Type": "application/json"}
-    )
+    response = await client.post("/v1/interactions", content=body, headers={**auth, "Content-Type": "application/json"})
     assert response.status_code == 413
     problem = _problem(response)
     assert "65536" in problem["detail"]

@@ -68,8 +68,13 @@ def test_channel_details_are_a_tagged_union() -> None:
 
 def test_naive_timestamps_are_rejected() -> None:
     body = json.dumps(
-        {"source": "native", "external_id": "x", "channel": "sms", "direction": "inbound",
-         "occurred_at": "2026-01-01T10:00:00"}
+        {
+            "source": "native",
+            "external_id": "x",
+            "channel": "sms",
+            "direction": "inbound",
+            "occurred_at": "2026-01-01T10:00:00",
+        }
     ).encode()
     with pytest.raises(msgspec.ValidationError, match="occurred_at"):
         msgspec.json.decode(body, type=InteractionEvent)
@@ -93,8 +98,14 @@ def test_details_must_match_the_channel() -> None:
 
 def test_unknown_fields_are_rejected() -> None:
     body = json.dumps(
-        {"source": "n", "external_id": "x", "channel": "sms", "direction": "inbound",
-         "occurred_at": "2026-01-01T10:00:00Z", "colour": "blue"}
+        {
+            "source": "n",
+            "external_id": "x",
+            "channel": "sms",
+            "direction": "inbound",
+            "occurred_at": "2026-01-01T10:00:00Z",
+            "colour": "blue",
+        }
     ).encode()
     with pytest.raises(msgspec.ValidationError, match="colour"):
         msgspec.json.decode(body, type=InteractionEvent)

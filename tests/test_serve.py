@@ -62,7 +62,10 @@ def serving(env: dict[str, str]) -> Iterator[str]:
 def _create_key(env: dict[str, str], scope: str = "admin") -> str:
     done = subprocess.run(
         [*UNIFY, "keys", "create", "--scope", scope, "--name", "restart-test"],
-        env=env, capture_output=True, text=True, check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return done.stdout.strip().splitlines()[-1]
 

@@ -178,8 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     keys = sub.add_parser("keys", help="create, list and revoke API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="create a key; it is printed once")
-    create.add_argument("--scope", action="append", required=True,
-                        help="ingest, context:read, audit:read or admin (repeat for several)")
+    create.add_argument(
+        "--scope", action="append", required=True, help="ingest, context:read, audit:read or admin (repeat for several)"
+    )
     create.add_argument("--name", default="unnamed", help="what the key is for")
     keys_sub.add_parser("list", help="list keys (never their secrets)")
     revoke = keys_sub.add_parser("revoke", help="revoke a key by id")

@@ -1,13 +1,13 @@
 """The one error tree of unify. Each error carries its HTTP status; `unify.http.problems` maps them once.
 
-    UnifyError
-    ├── ConfigurationError          (startup; never reaches HTTP)
-    ├── BadRequest            400   malformed body, wrong content type, failed validation
-    │   └── PayloadTooLarge   413
-    ├── Unauthorized          401   missing or unknown API key
-    ├── Forbidden             403   key lacks the scope
-    ├── NotFound              404
-    └── ServiceUnavailable    503   database down or not migrated
+UnifyError
+├── ConfigurationError          (startup; never reaches HTTP)
+├── BadRequest            400   malformed body, wrong content type, failed validation
+│   └── PayloadTooLarge   413
+├── Unauthorized          401   missing or unknown API key
+├── Forbidden             403   key lacks the scope
+├── NotFound              404
+└── ServiceUnavailable    503   database down or not migrated
 """
 
 from __future__ import annotations

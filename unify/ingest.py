@@ -112,8 +112,10 @@ def decode_native_events(body: bytes, *, max_batch: int) -> tuple[list[Interacti
     Raises BadRequest naming every invalid field (for a batch, each invalid element)."""
     stripped = body.lstrip()
     if not stripped:
-        raise BadRequest("the body is empty; send one interaction event or an array of them",
-                         errors=[FieldError(field="$", message="empty body")])
+        raise BadRequest(
+            "the body is empty; send one interaction event or an array of them",
+            errors=[FieldError(field="$", message="empty body")],
+        )
     if stripped[:1] != b"[":
         try:
             event = _event_decoder.decode(body)
