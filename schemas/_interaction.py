@@ -131,6 +131,15 @@ class InteractionEvent(Struct, frozen=True, kw_only=True, omit_defaults=True, fo
     thread_key: ShortText | None = None
     subject: Annotated[str, Meta(max_length=998)] | None = None
     text: Annotated[str, Meta(max_length=1_000_000)] | None = None
+    snippet: (
+        Annotated[
+            str,
+            Meta(
+                max_length=1000, description="The new part of the text for a timeline: no quoted history or signature."
+            ),
+        ]
+        | None
+    ) = None
     reason: ShortText | None = None
     disposition: ShortText | None = None
     queue_wait_seconds: Seconds | None = None
