@@ -133,3 +133,16 @@ async def test_unknown_interaction_is_404_problem(client: AsyncTestClient, auth:
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("application/problem+json")
     assert json.loads(response.text)["title"] == "Not found"
+
+
+async def test_lower_revision_only_fills_what_is_missing(client: AsyncTestClient, auth: dict[str, str]) -> None:
+    completed = native_event(status="completed", revision=3, answered_at=None, agent=None)
+    in_progress = native_event(status="in_progress", revision=2, agent="agent.kim", ended_at=None, talk_seconds=None)
+    created = (await client.post("/v1/interactions", json=completed, headers=auth)).json()
+    late = (await client.post("/v1/interactions", json=in_progress, headers=auth)).json()
+    assert late["outcome"] == "updated"
+    event = (await client.get(f"/v1/interactions/{created['interaction_id']}", headers=auth)).json()["event"]
+    assert (event["status"], event["revision"], event["agent"]) == ("completed", 3, "agent.kim")
+    assert event["ended_at"] and event["talk_seconds"] == 465
+    again = (await client.post("/v1/interactions", json=in_progress, headers=auth)).json()
+    assert again["outcome"] == "duplicate"

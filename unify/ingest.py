@@ -7,6 +7,7 @@ on its own with the error, so nothing a client sent is lost and it can be replay
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 from uuid import UUID
@@ -16,14 +17,14 @@ import msgspec
 import structlog
 
 from schemas import FieldError, IngestBatchResult, IngestResult, InteractionEvent
-from unify.errors import BadRequest, PayloadTooLarge, UnifyError, UnsupportedMediaType
+from unify.errors import BadRequest, PayloadTooLarge, Unauthorized, UnifyError, UnsupportedMediaType
 from unify.identity import link_identifiers, normalize_identifiers
 from unify.store import load_queries
 
 log = structlog.get_logger("unify.ingest")
 _Q = load_queries("ingest")
 
-RawStatus = Literal["received", "processed", "rejected", "failed"]
+RawStatus = Literal["received", "processed", "rejected", "unverified", "failed"]
 _RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
 _ATTEMPTS = 3
 
@@ -46,6 +47,16 @@ class _Counts:
     updated: int = 0
     duplicates: int = 0
     results: list[IngestResult] = field(default_factory=list)
+
+    def add(self, result: IngestResult) -> None:
+        self.results.append(result)
+        match result.outcome:
+            case "created":
+                self.created += 1
+            case "updated":
+                self.updated += 1
+            case "duplicate":
+                self.duplicates += 1
 
 
 async def store_raw(
@@ -79,8 +90,10 @@ async def _insert_raw(
 
 
 async def reject(pool: asyncpg.Pool, raw: RawDelivery, error: UnifyError) -> UnifyError:
-    """Keep the raw delivery with its error, and return the error carrying the raw event id to raise."""
-    error.raw_event_id = await store_raw(pool, raw, "rejected", error)
+    """Keep the raw delivery with its error (a failed signature flagged `unverified`), and return the error carrying
+    the raw event id to raise."""
+    status: RawStatus = "unverified" if isinstance(error, Unauthorized) else "rejected"
+    error.raw_event_id = await store_raw(pool, raw, status, error)
     log.info("delivery_rejected", route=raw.route, raw_event_id=error.raw_event_id, reason=error.title)
     return error
 
@@ -247,26 +260,31 @@ async def apply_event(
     )
 
 
+ExtraApply = Callable[[asyncpg.Connection, int, "_Counts"], Awaitable[None]]
+
+
 async def ingest_events(
-    pool: asyncpg.Pool, raw: RawDelivery, events: list[InteractionEvent], *, default_region: str
+    pool: asyncpg.Pool,
+    raw: RawDelivery,
+    events: list[InteractionEvent],
+    *,
+    default_region: str,
+    extra: ExtraApply | None = None,
 ) -> IngestBatchResult:
-    """Store the raw delivery and apply its events in one transaction (retried on deadlock). If applying fails,
-    the raw delivery is still written, marked failed, before the error propagates."""
+    """Store the raw delivery and apply its events in one transaction (retried on deadlock). `extra` runs in the
+    same transaction after the events (webhooks: replay tokens, message fragments).
+
+    If applying fails, the raw delivery is still written with the error before it propagates: a UnifyError (e.g. a
+    replayed token) is kept as rejected/unverified, anything else as failed."""
     for attempt in range(1, _ATTEMPTS + 1):
         try:
             async with pool.acquire() as conn, conn.transaction():
                 raw_event_id = await _insert_raw(conn, raw, "processed", None)
                 counts = _Counts()
                 for event in events:
-                    result = await apply_event(conn, event, raw_event_id=raw_event_id, default_region=default_region)
-                    counts.results.append(result)
-                    match result.outcome:
-                        case "created":
-                            counts.created += 1
-                        case "updated":
-                            counts.updated += 1
-                        case "duplicate":
-                            counts.duplicates += 1
+                    counts.add(await apply_event(conn, event, raw_event_id=raw_event_id, default_region=default_region))
+                if extra is not None:
+                    await extra(conn, raw_event_id, counts)
             return IngestBatchResult(
                 raw_event_id=raw_event_id,
                 results=counts.results,
@@ -281,6 +299,8 @@ async def ingest_events(
             log.warning("ingest_retry", route=raw.route, attempt=attempt)
         except (OSError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError):
             raise  # the database is unreachable: nothing can be kept, the client must retry (503)
+        except UnifyError as exc:
+            raise await reject(pool, raw, exc) from None
         except Exception as exc:
             await _keep_failed(pool, raw, f"{type(exc).__name__}: {exc}")
             raise

@@ -18,9 +18,11 @@ from unify.http._problems import EXCEPTION_HANDLERS
 from unify.http.customers import CustomerController
 from unify.http.health import healthz, readyz
 from unify.http.interactions import InteractionController
+from unify.http.webhooks import WebhookController
 from unify.logging import configure_logging
 from unify.settings import Settings, load_settings
 from unify.store import migrate, open_pool
+from unify.webhooks import SettingsCache
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -39,12 +41,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 await migrate(conn)
             app.state.pool = pool
             app.state.key_checker = KeyChecker(pool, settings.key_cache_seconds)
+            app.state.connector_settings = SettingsCache(pool, settings.key_cache_seconds, settings.default_region)
             yield
         finally:
             await pool.close()
 
     return Litestar(
-        route_handlers=[healthz, readyz, InteractionController, CustomerController],
+        route_handlers=[healthz, readyz, InteractionController, CustomerController, WebhookController],
         lifespan=[lifespan],
         guards=[scope_guard],
         middleware=[request_log_middleware],
