@@ -115,6 +115,35 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_connectors(args: argparse.Namespace, settings: Settings) -> int:
+    from connectors.registry import connector_names
+    from unify.connector_settings import list_connector_settings, save_connector_settings
+
+    dsn = _database_url(settings)
+    if args.connectors_command == "list":
+        configured = dict(asyncio.run(_with_connection(dsn, list_connector_settings)))
+        for name in connector_names():
+            stored = configured.get(name, {})
+            shown = {k: ("***" if k in ("secret", "basic_auth") else v) for k, v in stored.items()}
+            print(f"{name:<24} {shown or 'not configured'}")
+        return 0
+    if args.name not in connector_names():
+        raise UnifyError(f"no connector named {args.name!r}; one of: {', '.join(connector_names())}")
+    values: dict[str, Any] = {}
+    for option in ("secret", "basic_auth", "public_base_url", "default_region", "max_skew_seconds", "timezone"):
+        value = getattr(args, option)
+        if value is not None:
+            values[option] = value or None  # an empty string removes the setting
+    if args.no_verify:
+        values["verify"] = False
+    for pair in args.option or []:
+        key, _, value = pair.partition("=")
+        values[key] = value or None
+    stored = asyncio.run(_with_connection(dsn, lambda c: save_connector_settings(c, args.name, **values)))
+    print(f"{args.name}: {', '.join(sorted(stored)) or 'no settings'} set")
+    return 0
+
+
 def _load_demo(dsn: str, base_url: str) -> None:
     from unify import auth
     from unify.demo import demo_events
@@ -186,6 +215,21 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = keys_sub.add_parser("revoke", help="revoke a key by id")
     revoke.add_argument("key_id")
     keys.set_defaults(run=cmd_keys)
+
+    connectors = sub.add_parser("connectors", help="configure webhook connectors (secrets, public URL, …)")
+    connectors_sub = connectors.add_subparsers(dest="connectors_command", required=True)
+    connectors_sub.add_parser("list", help="every connector and its settings (secrets masked)")
+    configure = connectors_sub.add_parser("set", help="set settings of one connector (empty value removes one)")
+    configure.add_argument("name", help="the connector's route name, e.g. twilio-sms")
+    configure.add_argument("--secret", help="signing secret / auth token / signing key of the platform")
+    configure.add_argument("--basic-auth", dest="basic_auth", help="user:password for platforms that do not sign")
+    configure.add_argument("--public-base-url", dest="public_base_url", help="https://… the platform calls")
+    configure.add_argument("--default-region", dest="default_region", help="phone region, e.g. US or GB")
+    configure.add_argument("--max-skew-seconds", dest="max_skew_seconds", help="oldest signed timestamp accepted")
+    configure.add_argument("--timezone", help="IANA zone of timestamps without one (CDR CSV)")
+    configure.add_argument("--no-verify", action="store_true", help="do not check signatures (local tests only)")
+    configure.add_argument("--option", action="append", metavar="KEY=VALUE", help="connector-specific option")
+    connectors.set_defaults(run=cmd_connectors)
 
     sub.add_parser("demo", help="load the demo data set and print an API key").set_defaults(run=cmd_demo)
     return parser
