@@ -6,9 +6,13 @@ at the end). Otherwise that server is used; its user needs the CREATEDB privileg
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -24,11 +28,15 @@ TEMPLATE = "unify_test_template"
 
 
 @pytest.fixture(scope="session")
-def pg_admin_dsn(tmp_path_factory: pytest.TempPathFactory) -> str:
+def pg_admin_dsn() -> Iterator[str]:
     given = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
     if given:
-        return given
-    return start_server(tmp_path_factory.mktemp("embedded") / "pgdata", cleanup="delete")
+        yield given
+        return
+    # Not pytest's tmp_path: concurrent pytest runs prune each other's numbered temporary directories.
+    home = Path(tempfile.mkdtemp(prefix="unify-test-pg-"))
+    atexit.register(shutil.rmtree, home, True)  # runs after the server's own exit hook stops it and deletes pgdata
+    yield start_server(home / "pgdata", cleanup="delete")
 
 
 @pytest.fixture(scope="session")

@@ -130,13 +130,12 @@ async def _verify_and_parse(
     try:
         if settings.verify:
             connector.verify(request, settings)
+        return connector.parse(request, settings)
     except SignatureError as exc:
         log.info("webhook_signature_failed", connector=connector.name, reason=exc.message)
         raise await reject(
             pool, raw, Unauthorized(exc.message, errors=[FieldError(field=exc.field, message=exc.message)])
         ) from None
-    try:
-        return connector.parse(request, settings)
     except PayloadError as exc:
         error = BadRequest(
             f"this is not a valid {connector.name} delivery: {exc.message}",
@@ -155,6 +154,7 @@ async def _add_fragment(
 ) -> InteractionEvent | None:
     """Keep one part of a split message; when all parts are in, return the whole message's event."""
     await conn.execute(_Q["lock_fragment_group"], name, fragment.group)
+    await conn.execute(_Q["reset_fragment_group"], name, fragment.group, fragment.index, fragment.event.external_id)
     await conn.execute(
         _Q["add_fragment"],
         name,

@@ -63,7 +63,7 @@ class EchoConnector:
 
         first = fragments[0].event
         return msgspec.structs.replace(
-            first, external_id=f"msg-{fragments[0].group}", text="".join(f.text for f in fragments)
+            first, external_id=f"msg-{first.external_id}", text="".join(f.text for f in fragments)
         )
 
 
@@ -160,7 +160,16 @@ async def test_split_message_is_assembled_once_whatever_the_order(
         )
         assert response.status_code == 200
     rows = await db.fetch("select external_id, event from interaction where source = 'echo'")
-    assert [(r["external_id"], r["event"]["text"]) for r in rows] == [("msg-r9", "Hello, my bill is wrong.")]
+    assert [(r["external_id"], r["event"]["text"]) for r in rows] == [("msg-p1", "Hello, my bill is wrong.")]
+
+    # The sender reuses the reference for a new message: a part with another id starts the group afresh.
+    for index, text in ((2, "is "), (1, "This "), (3, "new.")):
+        await post_webhook(client, "echo", _body(id=f"n{index}", part=index, ref="r9", text=text), _headers())
+    rows = await db.fetch("select external_id, event from interaction where source = 'echo' order by external_id")
+    assert [(r["external_id"], r["event"]["text"]) for r in rows] == [
+        ("msg-n1", "This is new."),
+        ("msg-p1", "Hello, my bill is wrong."),
+    ]
 
 
 async def test_unconfigured_connector_cannot_verify(client: AsyncTestClient) -> None:

@@ -22,6 +22,16 @@ on conflict (connector, group_key, part_index) do nothing;
 -- name: lock_fragment_group
 select pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 0));
 
+-- name: reset_fragment_group
+-- Platforms reuse their split-message references: a part already stored under this index but from another
+-- message (other part id) means a new message began, so the old parts go. Parts older than a day go too.
+delete from message_fragment
+where connector = $1 and group_key = $2
+  and (received_at < now() - interval '1 day'
+       or exists (select 1 from message_fragment f
+                  where f.connector = $1 and f.group_key = $2 and f.part_index = $3
+                    and f.event ->> 'external_id' <> $4));
+
 -- name: get_fragments
 select part_index, part_total, text, event from message_fragment
 where connector = $1 and group_key = $2

@@ -1,0 +1,1 @@
+"""Text-message connectors: Twilio Messaging (SMS, MMS and WhatsApp through Twilio) and the Vonage SMS API."""
