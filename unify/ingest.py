@@ -192,6 +192,20 @@ def _reject_nul(event: InteractionEvent, prefix: str) -> None:
         )
 
 
+def validate_event(event: InteractionEvent) -> InteractionEvent:
+    """Check an event built in code (a connector's) against every limit of the schema, as decoding would.
+    Raises BadRequest naming the field."""
+    try:
+        checked = _event_decoder.decode(msgspec.json.encode(event))
+    except msgspec.ValidationError as exc:
+        error = _field_error(exc, "$")
+        raise BadRequest(
+            f"the delivery makes an invalid event: {error.message} at {error.field}", errors=[error]
+        ) from None
+    _reject_nul(checked, "$")
+    return checked
+
+
 def check_json_content_type(content_type: str | None) -> None:
     media = (content_type or "").split(";", 1)[0].strip().lower()
     if media != "application/json" and not media.endswith("+json"):

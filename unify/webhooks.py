@@ -33,7 +33,7 @@ from connectors.registry import get_connector
 from schemas import FieldError, IngestBatchResult, InteractionEvent
 from unify.connector_settings import to_connector_settings
 from unify.errors import BadRequest, NotFound, PayloadTooLarge, Unauthorized
-from unify.ingest import RawDelivery, _Counts, apply_event, ingest_events, reject
+from unify.ingest import RawDelivery, _Counts, apply_event, ingest_events, reject, validate_event
 from unify.store import load_queries
 
 log = structlog.get_logger("unify.webhooks")
@@ -130,7 +130,10 @@ async def _verify_and_parse(
     try:
         if settings.verify:
             connector.verify(request, settings)
-        return connector.parse(request, settings)
+        parsed = connector.parse(request, settings)
+        for event in [*parsed.events, *(f.event for f in parsed.fragments)]:
+            validate_event(event)
+        return parsed
     except SignatureError as exc:
         log.info("webhook_signature_failed", connector=connector.name, reason=exc.message)
         raise await reject(
@@ -146,6 +149,8 @@ async def _verify_and_parse(
             f"this {connector.name} delivery does not make a valid interaction: {exc}",
             errors=[FieldError(field="$", message=str(exc))],
         )
+    except BadRequest as exc:
+        error = exc
     raise await reject(pool, raw, error)
 
 
