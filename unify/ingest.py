@@ -18,7 +18,7 @@ import structlog
 
 from schemas import FieldError, IngestBatchResult, IngestResult, InteractionEvent
 from unify.errors import BadRequest, PayloadTooLarge, Unauthorized, UnifyError, UnsupportedMediaType
-from unify.identity import link_identifiers, normalize_identifiers
+from unify.identity import normalize_identifiers
 from unify.store import load_queries
 
 log = structlog.get_logger("unify.ingest")
@@ -67,6 +67,10 @@ async def store_raw(
         return await _insert_raw(conn, raw, status, error)
 
 
+def _stored_headers(raw: RawDelivery) -> list[list[str]]:
+    return [[name, value.replace("\x00", "\ufffd")] for name, value in raw.headers]
+
+
 async def _insert_raw(
     conn: asyncpg.Connection, raw: RawDelivery, status: RawStatus, error: UnifyError | str | None
 ) -> int:
@@ -75,12 +79,11 @@ async def _insert_raw(
         payload = {"title": error.title, "detail": error.detail, "errors": error.errors}
     elif error is not None:
         payload = {"title": "Internal error", "detail": error}
-    headers = [[name, value.replace("\x00", "\ufffd")] for name, value in raw.headers]
     return await conn.fetchval(
         _Q["insert_raw_event"],
         raw.route,
         raw.content_type,
-        headers,
+        _stored_headers(raw),
         raw.body,
         raw.body_size,
         raw.truncated,
@@ -135,7 +138,8 @@ def decode_native_events(body: bytes, *, max_batch: int) -> tuple[list[Interacti
         except msgspec.MsgspecError as exc:
             error = _field_error(exc, "$")
             raise BadRequest(f"invalid interaction event: {error.message} at {error.field}", errors=[error]) from None
-        _reject_nul(event, "$")
+        if _MAY_HOLD_NUL in body:
+            _reject_nul(event, "$")
         return [event], False
     try:
         items = _raw_list_decoder.decode(body)
@@ -151,10 +155,12 @@ def decode_native_events(body: bytes, *, max_batch: int) -> tuple[list[Interacti
         )
     events: list[InteractionEvent] = []
     errors: list[FieldError] = []
+    may_hold_nul = _MAY_HOLD_NUL in body
     for index, item in enumerate(items):
         try:
             event = _event_decoder.decode(item)
-            _reject_nul(event, f"$[{index}]")
+            if may_hold_nul:
+                _reject_nul(event, f"$[{index}]")
             events.append(event)
         except msgspec.MsgspecError as exc:
             errors.append(_field_error(exc, f"$[{index}]"))
@@ -164,6 +170,10 @@ def decode_native_events(body: bytes, *, max_batch: int) -> tuple[list[Interacti
         summary = "; ".join(f"{e.field}: {e.message}" for e in errors[:5])
         raise BadRequest(f"{len(errors)} of {len(items)} events are invalid ({summary})", errors=errors)
     return events, True
+
+
+# JSON can only carry a NUL character as this escape (raw control characters are invalid in JSON strings).
+_MAY_HOLD_NUL = b"\\u0000"
 
 
 def _reject_nul(event: InteractionEvent, prefix: str) -> None:
@@ -219,12 +229,9 @@ def check_json_content_type(content_type: str | None) -> None:
 # Applying events
 
 
-async def apply_event(
-    conn: asyncpg.Connection, event: InteractionEvent, *, raw_event_id: int | None, default_region: str
-) -> IngestResult:
-    """Upsert one event by its key and link its identifiers. Idempotent; must run inside a transaction."""
-    row = await conn.fetchrow(
-        _Q["upsert_interaction"],
+def _event_args(event: InteractionEvent) -> tuple[object, ...]:
+    """Parameters $1-$20 of the upsert: the event's indexed columns, then the whole event."""
+    return (
         event.source,
         event.external_id,
         event.channel,
@@ -245,32 +252,69 @@ async def apply_event(
         event.talk_seconds,
         event.transfer_count,
         event,
-        raw_event_id,
     )
-    if row is None:
+
+
+def _identity_args(event: InteractionEvent, default_region: str) -> tuple[object, ...]:
+    """The normalized identifiers as parallel arrays (kinds, values, verification levels), then the display name."""
+    identifiers = normalize_identifiers(event.customer.identifiers, default_region)
+    return (
+        [i.kind for i in identifiers],
+        [i.value for i in identifiers],
+        [i.verification for i in identifiers],
+        event.customer.display_name,
+    )
+
+
+async def _result(conn: asyncpg.Connection, event: InteractionEvent, row: asyncpg.Record | None) -> IngestResult:
+    if row is None or row["id"] is None:
         interaction_id: UUID = await conn.fetchval(_Q["find_interaction_by_key"], event.source, event.external_id)
         return IngestResult(
-            interaction_id=interaction_id,
-            source=event.source,
-            external_id=event.external_id,
-            outcome="duplicate",
+            interaction_id=interaction_id, source=event.source, external_id=event.external_id, outcome="duplicate"
         )
-    interaction_id = row["id"]
-    identifiers = normalize_identifiers(event.customer.identifiers, default_region)
-    customer_id = await link_identifiers(
-        conn,
-        interaction_id=interaction_id,
-        identifiers=identifiers,
-        display_name=event.customer.display_name,
-        seen_at=event.occurred_at,
-    )
-    await conn.execute(_Q["set_interaction_identified"], interaction_id, customer_id is not None)
     return IngestResult(
-        interaction_id=interaction_id,
+        interaction_id=row["id"],
         source=event.source,
         external_id=event.external_id,
         outcome="created" if row["created"] else "updated",
-        customer_id=customer_id,
+        customer_id=row["customer_id"],
+    )
+
+
+async def apply_event(
+    conn: asyncpg.Connection, event: InteractionEvent, *, raw_event_id: int | None, default_region: str
+) -> IngestResult:
+    """Upsert one event by its key and link its identifiers (one round trip). Idempotent; must run inside a
+    transaction."""
+    row = await conn.fetchrow(
+        _Q["upsert_interaction"], *_event_args(event), raw_event_id, *_identity_args(event, default_region)
+    )
+    return await _result(conn, event, row)
+
+
+async def _ingest_single_event(
+    conn: asyncpg.Connection, raw: RawDelivery, event: InteractionEvent, default_region: str
+) -> IngestBatchResult:
+    """The common case, one event in a delivery: raw body and event in one atomic statement."""
+    row = await conn.fetchrow(
+        _Q["ingest_single_event"],
+        *_event_args(event),
+        *_identity_args(event, default_region),
+        raw.route,
+        raw.content_type,
+        _stored_headers(raw),
+        raw.body,
+        raw.body_size,
+    )
+    result = await _result(conn, event, row)
+    counts = _Counts()
+    counts.add(result)
+    return IngestBatchResult(
+        raw_event_id=row["raw_event_id"],
+        results=counts.results,
+        created=counts.created,
+        updated=counts.updated,
+        duplicates=counts.duplicates,
     )
 
 
@@ -292,6 +336,9 @@ async def ingest_events(
     replayed token) is kept as rejected/unverified, anything else as failed."""
     for attempt in range(1, _ATTEMPTS + 1):
         try:
+            if len(events) == 1 and extra is None:
+                async with pool.acquire() as conn:
+                    return await _ingest_single_event(conn, raw, events[0], default_region)
             async with pool.acquire() as conn, conn.transaction():
                 raw_event_id = await _insert_raw(conn, raw, "processed", None)
                 counts = _Counts()

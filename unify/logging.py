@@ -7,15 +7,27 @@ from __future__ import annotations
 import logging
 import sys
 
+import msgspec
 import structlog
 
 from unify.settings import LogFormat, LogLevel
+
+_json = msgspec.json.Encoder(enc_hook=str)
+
+
+def _encode_json(event: object, **_: object) -> bytes:
+    return _json.encode(event)
 
 
 def configure_logging(fmt: LogFormat = "auto", level: LogLevel = "info") -> None:
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     renderer: structlog.typing.Processor = (
-        structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer(serializer=_encode_json)
+        if use_json
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    factory = (
+        structlog.BytesLoggerFactory(file=sys.stderr.buffer) if use_json else structlog.PrintLoggerFactory(sys.stderr)
     )
     structlog.configure(
         processors=[
@@ -26,7 +38,7 @@ def configure_logging(fmt: LogFormat = "auto", level: LogLevel = "info") -> None
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=factory,
         cache_logger_on_first_use=True,
     )
 

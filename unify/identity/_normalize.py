@@ -5,6 +5,7 @@ real) normalizes to None: it is kept on the interaction as given but never links
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from email.utils import parseaddr
@@ -42,7 +43,9 @@ class NormalizedIdentifier:
     verification: Verification = "unverified"
 
 
+@functools.lru_cache(maxsize=65_536)
 def normalize_phone(raw: str, default_region: str) -> str | None:
+    """E.164, or None for a value that cannot reach a person. Cached: the same numbers come back all day."""
     value = raw.strip()
     lowered = value.lower()
     if lowered in _JUNK_CALLERS:
