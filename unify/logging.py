@@ -19,15 +19,36 @@ def _encode_json(event: object, **_: object) -> bytes:
     return _json.encode(event)
 
 
+class _StderrLogger:
+    """Writes each rendered line to whatever `sys.stderr` is at the time (loggers are cached on first use, and the
+    stream may be replaced later, e.g. by a test harness)."""
+
+    def msg(self, message: bytes | str) -> None:
+        stream = sys.stderr
+        if isinstance(message, bytes):
+            buffer = getattr(stream, "buffer", None)
+            if buffer is not None:
+                stream.flush()
+                buffer.write(message + b"\n")
+                buffer.flush()
+                return
+            message = message.decode("utf-8", "replace")
+        stream.write(message + "\n")
+        stream.flush()
+
+    debug = info = warning = warn = error = critical = exception = fatal = log = msg
+
+
+def _stderr_logger(*_: object) -> _StderrLogger:
+    return _StderrLogger()
+
+
 def configure_logging(fmt: LogFormat = "auto", level: LogLevel = "info") -> None:
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer(serializer=_encode_json)
         if use_json
         else structlog.dev.ConsoleRenderer(colors=False)
-    )
-    factory = (
-        structlog.BytesLoggerFactory(file=sys.stderr.buffer) if use_json else structlog.PrintLoggerFactory(sys.stderr)
     )
     structlog.configure(
         processors=[
@@ -38,7 +59,7 @@ def configure_logging(fmt: LogFormat = "auto", level: LogLevel = "info") -> None
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
-        logger_factory=factory,
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=True,
     )
 

@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=None,  # the ingest path enforces UNIFY_MAX_BODY_BYTES itself and keeps the prefix
         state=State({"settings": settings}),
+        logging_config=None,  # structlog (unify.logging) writes every line; unhandled errors are logged by the handler
         openapi_config=OpenAPIConfig(
             title="unify",
             version="0.1.0",
