@@ -148,9 +148,11 @@ def _load_demo(dsn: str, base_url: str) -> None:
     from unify import auth
     from unify.demo import demo_events
     from unify.ingest import RawDelivery, ingest_events
+    from unify.privacy.setup import ingest_options
     from unify.store import open_pool
 
     settings = load_settings()
+    options = ingest_options(settings)
     events = demo_events(now=datetime.now(UTC))
 
     async def main() -> tuple[str, int, int, str]:
@@ -162,7 +164,7 @@ def _load_demo(dsn: str, base_url: str) -> None:
                 chunk = events[start : start + 200]
                 body = msgspec.json.encode(chunk)
                 raw = RawDelivery("demo", "application/json", [], body, len(body))
-                result = await ingest_events(pool, raw, chunk, default_region=settings.default_region)
+                result = await ingest_events(pool, raw, chunk, options=options)
                 created += result.created
                 duplicates += result.duplicates
                 example = example or str(result.results[0].interaction_id)

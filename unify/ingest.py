@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass, field, replace
+from typing import Literal, Protocol
 from uuid import UUID
 
 import asyncpg
@@ -41,6 +41,28 @@ class RawDelivery:
     truncated: bool = False
 
 
+Redactor = Callable[[InteractionEvent], tuple[InteractionEvent, dict[str, int]]]
+
+
+class Sealer(Protocol):
+    """Encrypts raw bodies at rest (unify.privacy.vault.RawKeyring)."""
+
+    def encrypt(self, plaintext: bytes, *, associated_data: bytes = b"") -> tuple[str, bytes]: ...
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """How deliveries are stored: the phone region for numbers without a country code, the key that seals raw
+    bodies (None: kept in the clear), and the redactor that masks card numbers before texts are stored."""
+
+    default_region: str = "US"
+    sealer: Sealer | None = None
+    redact: Redactor | None = None
+
+    def in_region(self, region: str) -> IngestOptions:
+        return self if region == self.default_region else replace(self, default_region=region)
+
+
 @dataclass
 class _Counts:
     created: int = 0
@@ -60,43 +82,61 @@ class _Counts:
 
 
 async def store_raw(
-    pool: asyncpg.Pool, raw: RawDelivery, status: RawStatus, error: UnifyError | str | None = None
+    pool: asyncpg.Pool,
+    raw: RawDelivery,
+    status: RawStatus,
+    error: UnifyError | str | None = None,
+    *,
+    options: IngestOptions,
 ) -> int:
     """Write a raw delivery on its own (the rejected and failed paths). Returns its id."""
     async with pool.acquire() as conn:
-        return await _insert_raw(conn, raw, status, error)
+        return await _insert_raw(conn, raw, status, error, options)
 
 
 def _stored_headers(raw: RawDelivery) -> list[list[str]]:
     return [[name, value.replace("\x00", "\ufffd")] for name, value in raw.headers]
 
 
+def _sealed_body(raw: RawDelivery, options: IngestOptions) -> tuple[str | None, bytes]:
+    """The body as stored: encrypted when a key is configured (bound to its route), else as received."""
+    if options.sealer is None:
+        return None, raw.body
+    return options.sealer.encrypt(raw.body, associated_data=raw.route.encode())
+
+
 async def _insert_raw(
-    conn: asyncpg.Connection, raw: RawDelivery, status: RawStatus, error: UnifyError | str | None
+    conn: asyncpg.Connection,
+    raw: RawDelivery,
+    status: RawStatus,
+    error: UnifyError | str | None,
+    options: IngestOptions,
 ) -> int:
     payload = None
     if isinstance(error, UnifyError):
         payload = {"title": error.title, "detail": error.detail, "errors": error.errors}
     elif error is not None:
         payload = {"title": "Internal error", "detail": error}
+    key_id, body = _sealed_body(raw, options)
     return await conn.fetchval(
         _Q["insert_raw_event"],
         raw.route,
         raw.content_type,
         _stored_headers(raw),
-        raw.body,
+        body,
         raw.body_size,
         raw.truncated,
         status,
         payload,
+        key_id,
     )
 
 
-async def reject(pool: asyncpg.Pool, raw: RawDelivery, error: UnifyError) -> UnifyError:
+async def reject(pool: asyncpg.Pool, raw: RawDelivery, error: UnifyError, options: IngestOptions) -> UnifyError:
     """Keep the raw delivery with its error (a failed signature flagged `unverified`), and return the error carrying
     the raw event id to raise."""
     status: RawStatus = "unverified" if isinstance(error, Unauthorized) else "rejected"
-    error.raw_event_id = await store_raw(pool, raw, status, error)
+    error.raw_event_id = await store_raw(pool, raw, status, error, options=options)
     log.info("delivery_rejected", route=raw.route, raw_event_id=error.raw_event_id, reason=error.title)
     return error
 
@@ -281,30 +321,46 @@ async def _result(conn: asyncpg.Connection, event: InteractionEvent, row: asyncp
     )
 
 
+def _redacted(event: InteractionEvent, options: IngestOptions) -> tuple[InteractionEvent, dict[str, int]]:
+    """Card numbers (and what the policy adds) masked before anything is stored."""
+    if options.redact is None:
+        return event, {}
+    return options.redact(event)
+
+
 async def apply_event(
-    conn: asyncpg.Connection, event: InteractionEvent, *, raw_event_id: int | None, default_region: str
+    conn: asyncpg.Connection, event: InteractionEvent, *, raw_event_id: int | None, options: IngestOptions
 ) -> IngestResult:
     """Upsert one event by its key and link its identifiers (one round trip). Idempotent; must run inside a
     transaction."""
+    stored, redactions = _redacted(event, options)
     row = await conn.fetchrow(
-        _Q["upsert_interaction"], *_event_args(event), raw_event_id, *_identity_args(event, default_region)
+        _Q["upsert_interaction"],
+        *_event_args(stored),
+        raw_event_id,
+        *_identity_args(stored, options.default_region),
+        redactions,
     )
     return await _result(conn, event, row)
 
 
 async def _ingest_single_event(
-    conn: asyncpg.Connection, raw: RawDelivery, event: InteractionEvent, default_region: str
+    conn: asyncpg.Connection, raw: RawDelivery, event: InteractionEvent, options: IngestOptions
 ) -> IngestBatchResult:
     """The common case, one event in a delivery: raw body and event in one atomic statement."""
+    stored, redactions = _redacted(event, options)
+    key_id, body = _sealed_body(raw, options)
     row = await conn.fetchrow(
         _Q["ingest_single_event"],
-        *_event_args(event),
-        *_identity_args(event, default_region),
+        *_event_args(stored),
+        *_identity_args(stored, options.default_region),
         raw.route,
         raw.content_type,
         _stored_headers(raw),
-        raw.body,
+        body,
         raw.body_size,
+        key_id,
+        redactions,
     )
     result = await _result(conn, event, row)
     counts = _Counts()
@@ -326,7 +382,7 @@ async def ingest_events(
     raw: RawDelivery,
     events: list[InteractionEvent],
     *,
-    default_region: str,
+    options: IngestOptions,
     extra: ExtraApply | None = None,
 ) -> IngestBatchResult:
     """Store the raw delivery and apply its events in one transaction (retried on deadlock). `extra` runs in the
@@ -338,12 +394,12 @@ async def ingest_events(
         try:
             if len(events) == 1 and extra is None:
                 async with pool.acquire() as conn:
-                    return await _ingest_single_event(conn, raw, events[0], default_region)
+                    return await _ingest_single_event(conn, raw, events[0], options)
             async with pool.acquire() as conn, conn.transaction():
-                raw_event_id = await _insert_raw(conn, raw, "processed", None)
+                raw_event_id = await _insert_raw(conn, raw, "processed", None, options)
                 counts = _Counts()
                 for event in events:
-                    counts.add(await apply_event(conn, event, raw_event_id=raw_event_id, default_region=default_region))
+                    counts.add(await apply_event(conn, event, raw_event_id=raw_event_id, options=options))
                 if extra is not None:
                     await extra(conn, raw_event_id, counts)
             return IngestBatchResult(
@@ -355,29 +411,29 @@ async def ingest_events(
             )
         except _RETRYABLE:
             if attempt == _ATTEMPTS:
-                await _keep_failed(pool, raw, "gave up after repeated deadlocks")
+                await _keep_failed(pool, raw, "gave up after repeated deadlocks", options)
                 raise
             log.warning("ingest_retry", route=raw.route, attempt=attempt)
         except (OSError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError):
             raise  # the database is unreachable: nothing can be kept, the client must retry (503)
         except UnifyError as exc:
-            raise await reject(pool, raw, exc) from None
+            raise await reject(pool, raw, exc, options) from None
         except Exception as exc:
-            await _keep_failed(pool, raw, f"{type(exc).__name__}: {exc}")
+            await _keep_failed(pool, raw, f"{type(exc).__name__}: {exc}", options)
             raise
     raise AssertionError("unreachable")
 
 
-async def _keep_failed(pool: asyncpg.Pool, raw: RawDelivery, message: str) -> None:
+async def _keep_failed(pool: asyncpg.Pool, raw: RawDelivery, message: str, options: IngestOptions) -> None:
     try:
-        raw_event_id = await store_raw(pool, raw, "failed", message)
+        raw_event_id = await store_raw(pool, raw, "failed", message, options=options)
         log.error("ingest_failed", route=raw.route, raw_event_id=raw_event_id, error=message)
     except Exception:  # the original error matters more than this one
         log.exception("ingest_failed_and_raw_not_kept", route=raw.route)
 
 
 async def ingest_native(
-    pool: asyncpg.Pool, raw: RawDelivery, *, max_batch: int, default_region: str
+    pool: asyncpg.Pool, raw: RawDelivery, *, max_batch: int, options: IngestOptions
 ) -> tuple[IngestBatchResult, bool]:
     """The `POST /v1/interactions` path: validate, then store and apply. Returns the result and whether the body
     was a batch. Every rejection is kept raw and raised with its raw event id."""
@@ -390,6 +446,6 @@ async def ingest_native(
         check_json_content_type(raw.content_type)
         events, is_batch = decode_native_events(raw.body, max_batch=max_batch)
     except UnifyError as exc:
-        raise await reject(pool, raw, exc) from None
-    result = await ingest_events(pool, raw, events, default_region=default_region)
+        raise await reject(pool, raw, exc, options) from None
+    result = await ingest_events(pool, raw, events, options=options)
     return result, is_batch

@@ -14,6 +14,12 @@
 | `UNIFY_LOG_LEVEL` | `info` | `debug`, `info`, `warning`, `error`. |
 | `UNIFY_DB_POOL_MIN` / `UNIFY_DB_POOL_MAX` | `2` / `10` | asyncpg pool size per worker. |
 | `UNIFY_KEY_CACHE_SECONDS` | `5` | How long a verified API key is trusted before it is checked again. |
+| `UNIFY_RAW_KEYS` | file `UNIFY_DATA_DIR/raw-keys` | `kid:base64url-key[,older…]`; the first encrypts raw bodies. |
+| `UNIFY_RAW_RETENTION_DAYS` | `30` | Processed raw bodies are purged after this many days. |
+| `UNIFY_FAILED_RAW_RETENTION_DAYS` | `90` | Rejected, unverified and failed raw bodies are purged after this. |
+| `UNIFY_RETENTION_<CHANNEL>_DAYS` | `0` (keep) | VOICE, SMS, EMAIL, CHAT interactions older than this are purged. |
+| `UNIFY_PURGE_INTERVAL_SECONDS` | `3600` | How often `unify serve` purges (0: never; `unify purge` by hand). |
+| `UNIFY_REDACT_IBAN` / `UNIFY_REDACT_NATIONAL_IDS` | `false` | Also mask IBANs / national ids (cards always are). |
 """
 
 from __future__ import annotations
@@ -48,6 +54,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     db_pool_min: int = 2
     db_pool_max: int = 10
     key_cache_seconds: float = 5.0
+    raw_keys: str | None = None
+    raw_retention_days: int = 30
+    failed_raw_retention_days: int = 90
+    retention_voice_days: int = 0
+    retention_sms_days: int = 0
+    retention_email_days: int = 0
+    retention_chat_days: int = 0
+    purge_interval_seconds: float = 3600.0
+    redact_iban: bool = False
+    redact_national_ids: bool = False
 
     @property
     def embedded_pgdata(self) -> Path:
@@ -68,6 +84,16 @@ _ENV_FIELDS = {
     "db_pool_min": ("UNIFY_DB_POOL_MIN",),
     "db_pool_max": ("UNIFY_DB_POOL_MAX",),
     "key_cache_seconds": ("UNIFY_KEY_CACHE_SECONDS",),
+    "raw_keys": ("UNIFY_RAW_KEYS",),
+    "raw_retention_days": ("UNIFY_RAW_RETENTION_DAYS",),
+    "failed_raw_retention_days": ("UNIFY_FAILED_RAW_RETENTION_DAYS",),
+    "retention_voice_days": ("UNIFY_RETENTION_VOICE_DAYS",),
+    "retention_sms_days": ("UNIFY_RETENTION_SMS_DAYS",),
+    "retention_email_days": ("UNIFY_RETENTION_EMAIL_DAYS",),
+    "retention_chat_days": ("UNIFY_RETENTION_CHAT_DAYS",),
+    "purge_interval_seconds": ("UNIFY_PURGE_INTERVAL_SECONDS",),
+    "redact_iban": ("UNIFY_REDACT_IBAN",),
+    "redact_national_ids": ("UNIFY_REDACT_NATIONAL_IDS",),
 }
 
 

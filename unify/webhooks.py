@@ -33,7 +33,7 @@ from connectors.registry import get_connector
 from schemas import FieldError, IngestBatchResult, InteractionEvent
 from unify.connector_settings import to_connector_settings
 from unify.errors import BadRequest, NotFound, PayloadTooLarge, Unauthorized
-from unify.ingest import RawDelivery, _Counts, apply_event, ingest_events, reject, validate_event
+from unify.ingest import IngestOptions, RawDelivery, _Counts, apply_event, ingest_events, reject, validate_event
 from unify.store import load_queries
 
 log = structlog.get_logger("unify.webhooks")
@@ -80,7 +80,7 @@ def public_url(live: LiveRequest, settings: ConnectorSettings) -> str:
 
 
 async def ingest_webhook(
-    pool: asyncpg.Pool, cache: SettingsCache, name: str, live: LiveRequest, raw: RawDelivery
+    pool: asyncpg.Pool, cache: SettingsCache, name: str, live: LiveRequest, raw: RawDelivery, options: IngestOptions
 ) -> tuple[Reply, IngestBatchResult]:
     connector = get_connector(name)
     if connector is None:
@@ -93,8 +93,10 @@ async def ingest_webhook(
                 f"the body is larger than the limit of {len(raw.body)} bytes (UNIFY_MAX_BODY_BYTES)",
                 errors=[FieldError(field="$", message=f"larger than {len(raw.body)} bytes")],
             ),
+            options,
         )
     settings = await cache.get(name)
+    options = options.in_region(settings.default_region)
     request = WebhookRequest(
         method=live.method,
         url=public_url(live, settings),
@@ -103,7 +105,7 @@ async def ingest_webhook(
         received_at=datetime.now(UTC),
         query=live.query,
     )
-    parsed = await _verify_and_parse(pool, connector, request, settings, raw)
+    parsed = await _verify_and_parse(pool, connector, request, settings, raw, options)
 
     async def extra(conn: asyncpg.Connection, raw_event_id: int, counts: _Counts) -> None:
         if parsed.replay_token is not None:
@@ -116,16 +118,19 @@ async def ingest_webhook(
         for fragment in parsed.fragments:
             event = await _add_fragment(conn, connector, name, fragment, raw_event_id)
             if event is not None:
-                counts.add(
-                    await apply_event(conn, event, raw_event_id=raw_event_id, default_region=settings.default_region)
-                )
+                counts.add(await apply_event(conn, event, raw_event_id=raw_event_id, options=options))
 
-    result = await ingest_events(pool, raw, parsed.events, default_region=settings.default_region, extra=extra)
+    result = await ingest_events(pool, raw, parsed.events, options=options, extra=extra)
     return connector.reply, result
 
 
 async def _verify_and_parse(
-    pool: asyncpg.Pool, connector: Connector, request: WebhookRequest, settings: ConnectorSettings, raw: RawDelivery
+    pool: asyncpg.Pool,
+    connector: Connector,
+    request: WebhookRequest,
+    settings: ConnectorSettings,
+    raw: RawDelivery,
+    options: IngestOptions,
 ) -> Parsed:
     try:
         if settings.verify:
@@ -137,7 +142,7 @@ async def _verify_and_parse(
     except SignatureError as exc:
         log.info("webhook_signature_failed", connector=connector.name, reason=exc.message)
         raise await reject(
-            pool, raw, Unauthorized(exc.message, errors=[FieldError(field=exc.field, message=exc.message)])
+            pool, raw, Unauthorized(exc.message, errors=[FieldError(field=exc.field, message=exc.message)]), options
         ) from None
     except PayloadError as exc:
         error = BadRequest(
@@ -151,7 +156,7 @@ async def _verify_and_parse(
         )
     except BadRequest as exc:
         error = exc
-    raise await reject(pool, raw, error)
+    raise await reject(pool, raw, error, options)
 
 
 async def _add_fragment(

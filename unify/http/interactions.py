@@ -55,7 +55,7 @@ class InteractionController(Controller):
         settings = request.app.state.settings
         raw = await read_delivery(request, "native", settings.max_body_bytes)
         result, is_batch = await ingest_native(
-            request.app.state.pool, raw, max_batch=settings.max_batch, default_region=settings.default_region
+            request.app.state.pool, raw, max_batch=settings.max_batch, options=request.app.state.ingest_options
         )
         structlog.contextvars.bind_contextvars(raw_event_id=result.raw_event_id, events=len(result.results))
         if is_batch:

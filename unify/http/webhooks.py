@@ -46,7 +46,9 @@ class WebhookController(Controller):
             query=parse_qsl(query_string, keep_blank_values=True),
             headers={k.lower(): v for k, v in request.headers.items()},
         )
-        reply, result = await ingest_webhook(state.pool, state.connector_settings, connector, live, raw)
+        reply, result = await ingest_webhook(
+            state.pool, state.connector_settings, connector, live, raw, state.ingest_options
+        )
         structlog.contextvars.bind_contextvars(
             connector=connector, raw_event_id=result.raw_event_id, created=result.created, updated=result.updated
         )

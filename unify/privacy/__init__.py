@@ -1,0 +1,1 @@
+"""Privacy: redaction, raw-body encryption, erasure and export."""
