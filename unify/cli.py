@@ -144,6 +144,19 @@ def cmd_connectors(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
+    from unify.privacy.retention import purge
+
+    report = asyncio.run(_with_connection(_database_url(settings), lambda c: purge(c, settings)))
+    print(
+        f"purged raw bodies: {report.raw_processed} processed (older than {settings.raw_retention_days} days), "
+        f"{report.raw_unprocessed} rejected/failed (older than {settings.failed_raw_retention_days} days); "
+        f"interactions: {report.interactions or 'none (no channel has a retention set)'}; "
+        f"split-message parts: {report.fragments}; replay tokens: {report.replay_tokens}"
+    )
+    return 0
+
+
 def _load_demo(dsn: str, base_url: str) -> None:
     from unify import auth
     from unify.demo import demo_events
@@ -232,6 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
     configure.add_argument("--no-verify", action="store_true", help="do not check signatures (local tests only)")
     configure.add_argument("--option", action="append", metavar="KEY=VALUE", help="connector-specific option")
     connectors.set_defaults(run=cmd_connectors)
+
+    sub.add_parser("purge", help="delete raw bodies and interactions past their retention").set_defaults(run=cmd_purge)
 
     sub.add_parser("demo", help="load the demo data set and print an API key").set_defaults(run=cmd_demo)
     return parser

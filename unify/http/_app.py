@@ -20,6 +20,7 @@ from unify.http.health import healthz, readyz
 from unify.http.interactions import InteractionController
 from unify.http.webhooks import WebhookController
 from unify.logging import configure_logging
+from unify.privacy.retention import periodic_purge
 from unify.privacy.setup import ingest_options
 from unify.settings import Settings, load_settings
 from unify.store import migrate, open_pool
@@ -44,7 +45,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             app.state.key_checker = KeyChecker(pool, settings.key_cache_seconds)
             app.state.connector_settings = SettingsCache(pool, settings.key_cache_seconds, settings.default_region)
             app.state.ingest_options = ingest_options(settings)
-            yield
+            async with periodic_purge(pool, settings):
+                yield
         finally:
             await pool.close()
 
