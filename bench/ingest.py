@@ -551,7 +551,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     with ExitStack() as stack:
         unify_port, bare_port = free_port(), free_port()
-        unify_env = {**os.environ, "DATABASE_URL": unify_dsn}
+        unify_env = {**os.environ, "DATABASE_URL": unify_dsn, "UNIFY_DATA_DIR": str(workdir / "unify-data")}
         log(f"starting unify on port {unify_port}")
         unify = stack.enter_context(
             running(

@@ -56,7 +56,14 @@ class WebhookRequest:
         return self.headers.get(name.lower())
 
     def form(self) -> list[tuple[str, str]]:
-        """The body as `application/x-www-form-urlencoded` pairs, in order (UTF-8; invalid bytes → PayloadError)."""
+        """The body as `application/x-www-form-urlencoded` pairs, in order (UTF-8; invalid bytes → PayloadError).
+        Parsed once per request: the signature check and the parser both read it."""
+        cached = self.__dict__.get("_form")
+        if cached is None:
+            cached = self.__dict__["_form"] = self._parse_form()
+        return list(cached)
+
+    def _parse_form(self) -> list[tuple[str, str]]:
         try:
             text = self.body.decode("utf-8")
         except UnicodeDecodeError as exc:

@@ -37,6 +37,15 @@ from schemas._interaction import (
     SmsDetails,
     VoiceDetails,
 )
+from schemas._privacy import (
+    CustomerExport,
+    ErasureCounts,
+    ErasureReceipt,
+    ErasureRequest,
+    ExportedCustomer,
+    ExportedIdentifier,
+    ExportedInteraction,
+)
 
 __all__ = [
     "VERIFICATION_ORDER",
@@ -46,11 +55,18 @@ __all__ = [
     "ChannelDetails",
     "ChatDetails",
     "Customer",
+    "CustomerExport",
     "CustomerIdentifier",
     "CustomerParty",
     "Direction",
     "EmailDetails",
     "Endpoint",
+    "ErasureCounts",
+    "ErasureReceipt",
+    "ErasureRequest",
+    "ExportedCustomer",
+    "ExportedIdentifier",
+    "ExportedInteraction",
     "FieldError",
     "Health",
     "Identifier",
@@ -79,5 +95,8 @@ SCHEMA_TYPES: tuple[type, ...] = (
     Health,
     Readiness,
     ApiKey,
+    ErasureRequest,
+    ErasureReceipt,
+    CustomerExport,
 )
 """The top-level types `unify schema` exports."""

@@ -18,6 +18,7 @@ import asyncpg
 import pytest
 from litestar.testing import AsyncTestClient
 
+from tests.raw import TEST_KEYRING
 from unify.auth import create_key
 from unify.embedded import dsn_for_database, ensure_database, start_server
 from unify.http import create_app
@@ -86,7 +87,14 @@ async def _drop(admin_dsn: str, name: str) -> None:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return load_settings(environ={}, database_url=database_url, log_format="json", max_body_bytes=65_536)
+    return load_settings(
+        environ={},
+        database_url=database_url,
+        log_format="json",
+        max_body_bytes=65_536,
+        raw_keys=TEST_KEYRING.to_setting(),
+        data_dir=str(Path(tempfile.gettempdir()) / "unify-tests-never-written"),
+    )
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 
 from tests.events import native_event
+from tests.raw import TEST_KEYRING
 
 UNIFY = [sys.executable, "-m", "unify.cli"]
 
@@ -27,7 +28,7 @@ def _free_port() -> int:
 
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "UNIFY_DATABASE_URL")}
-    env.update(UNIFY_LOG_FORMAT="json", **extra)
+    env.update(UNIFY_LOG_FORMAT="json", UNIFY_RAW_KEYS=TEST_KEYRING.to_setting(), **extra)
     return env
 
 

@@ -109,6 +109,8 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
         for k in asyncio.run(_with_connection(dsn, auth.list_keys)):
             state = f"revoked {k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "active"
             print(f"{k.id}  {k.name:<20} {','.join(k.scopes):<40} {state}")
+    elif args.keys_command == "rotate-raw":
+        _rotate_raw_key(dsn, settings)
     elif args.keys_command == "revoke":
         asyncio.run(_with_connection(dsn, lambda c: auth.revoke_key(c, UUID(args.key_id))))
         print(f"revoked {args.key_id}")
@@ -142,6 +144,33 @@ def cmd_connectors(args: argparse.Namespace, settings: Settings) -> int:
     stored = asyncio.run(_with_connection(dsn, lambda c: save_connector_settings(c, args.name, **values)))
     print(f"{args.name}: {', '.join(sorted(stored)) or 'no settings'} set")
     return 0
+
+
+def _rotate_raw_key(dsn: str, settings: Settings) -> None:
+    """With the key file: add a new current key, then re-encrypt. With UNIFY_RAW_KEYS: the operator has put the new
+    key first already; re-encrypt under it."""
+    from unify.privacy.rotation import reseal_raw_events
+    from unify.privacy.setup import KEY_FILE, raw_keyring
+    from unify.privacy.vault import replace_key_file
+
+    keyring = raw_keyring(settings)
+    if settings.raw_keys:
+        print(f"UNIFY_RAW_KEYS is set: re-encrypting under its first key {keyring.current_id!r}", file=sys.stderr)
+    else:
+        path = Path(settings.data_dir).expanduser() / KEY_FILE
+        keyring = keyring.rotated()
+        replace_key_file(path, keyring)
+        print(f"new raw-body key {keyring.current_id!r} written to {path} (older keys kept)", file=sys.stderr)
+
+    def progress(done: int, total: int) -> None:
+        if sys.stderr.isatty():
+            print(f"\rre-encrypting raw bodies: {done}/{total}", end="", file=sys.stderr)
+
+    count = asyncio.run(_with_connection(dsn, lambda c: reseal_raw_events(c, keyring, progress)))
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    print(f"re-encrypted {count} raw bodies under key {keyring.current_id!r}")
+    print("restart running servers so that they encrypt with the new key, then run this again", file=sys.stderr)
 
 
 def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
@@ -227,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create.add_argument("--name", default="unnamed", help="what the key is for")
     keys_sub.add_parser("list", help="list keys (never their secrets)")
+    keys_sub.add_parser("rotate-raw", help="new raw-body encryption key; re-encrypt stored raw bodies under it")
     revoke = keys_sub.add_parser("revoke", help="revoke a key by id")
     revoke.add_argument("key_id")
     keys.set_defaults(run=cmd_keys)

@@ -120,7 +120,8 @@ async def ingest_webhook(
             if event is not None:
                 counts.add(await apply_event(conn, event, raw_event_id=raw_event_id, options=options))
 
-    result = await ingest_events(pool, raw, parsed.events, options=options, extra=extra)
+    needs_extra = parsed.replay_token is not None or bool(parsed.fragments)
+    result = await ingest_events(pool, raw, parsed.events, options=options, extra=extra if needs_extra else None)
     return connector.reply, result
 
 

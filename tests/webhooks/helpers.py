@@ -13,6 +13,7 @@ import asyncpg
 import httpx
 from litestar.testing import AsyncTestClient
 
+from tests.raw import open_raw
 from unify.connector_settings import save_connector_settings
 
 PUBLIC_BASE = "https://unify.example.com"
@@ -45,4 +46,6 @@ async def interactions(db: asyncpg.Connection, source: str) -> list[dict[str, An
 
 
 async def raw_events(db: asyncpg.Connection, route: str) -> list[dict[str, Any]]:
-    return [dict(r) for r in await db.fetch("select * from raw_event where route = $1 order by id", route)]
+    """Raw rows of one route, oldest first, with `body` decrypted to what the platform sent."""
+    rows = [dict(r) for r in await db.fetch("select * from raw_event where route = $1 order by id", route)]
+    return [{**row, "sealed_body": bytes(row["body"]), "body": open_raw(row)} for row in rows]

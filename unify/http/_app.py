@@ -18,6 +18,7 @@ from unify.http._problems import EXCEPTION_HANDLERS
 from unify.http.customers import CustomerController
 from unify.http.health import healthz, readyz
 from unify.http.interactions import InteractionController
+from unify.http.privacy import PRIVACY_HANDLERS
 from unify.http.webhooks import WebhookController
 from unify.logging import configure_logging
 from unify.privacy.retention import periodic_purge
@@ -51,7 +52,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await pool.close()
 
     return Litestar(
-        route_handlers=[healthz, readyz, InteractionController, CustomerController, WebhookController],
+        route_handlers=[
+            healthz,
+            readyz,
+            InteractionController,
+            CustomerController,
+            *PRIVACY_HANDLERS,  # after CustomerController: same paths, other methods
+            WebhookController,
+        ],
         lifespan=[lifespan],
         guards=[scope_guard],
         middleware=[request_log_middleware],

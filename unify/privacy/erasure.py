@@ -1,0 +1,140 @@
+"""Erasure and export: everything unify holds about one customer, deleted or handed over.
+
+Erasure runs in one transaction, in an order that is safe while events keep arriving:
+
+1. lock the customer's identifiers (`for update`, in the (kind, value) order ingest locks them), so an event
+   carrying one of them waits until the erasure commits, then finds it gone and starts a new customer;
+2. lock the customer row (linking another identifier to the customer needs it, so the set cannot grow any more);
+3. lock the identifiers again: the final set, including one linked between 1 and 2;
+4. one statement deletes the customer's interactions, their identifier links and raw deliveries, pending
+   split-message parts naming an identifier, the identifiers and the customer, and writes the audit row
+   (`erasure_log`: who, why and how many, no personal data). See `erase_customer` in queries/privacy.sql.
+
+An event that updates one of the customer's interactions at that moment may deadlock with step 1 (ingest locks the
+interaction first, then the identifiers); PostgreSQL aborts one side and both sides retry.
+
+Not found by an erasure: raw deliveries that no stored interaction points to any more (an earlier revision of an
+interaction, a duplicate delivery, a rejected one) and interactions that mention the customer without being linked
+to them (an agent's note quoting their number). Raw deliveries expire under the retention policy."""
+
+from __future__ import annotations
+
+import re
+from uuid import UUID
+
+import asyncpg
+import msgspec
+import phonenumbers
+import structlog
+
+from schemas import CustomerExport, ErasureCounts, ErasureReceipt, FieldError
+from unify.errors import BadRequest, NotFound
+from unify.store import load_queries
+
+log = structlog.get_logger("unify.privacy")
+_Q = load_queries("privacy")
+_RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+_ATTEMPTS = 3
+_REASON_LENGTH = (3, 500)
+
+
+async def erase_customer(
+    db: asyncpg.Pool | asyncpg.Connection, customer_id: UUID, *, actor: UUID, reason: str
+) -> ErasureReceipt:
+    """Delete everything held about one customer and log that it happened. Raises NotFound for an unknown customer,
+    BadRequest for a reason that is blank or names the customer (the reason outlives the erasure)."""
+    reason = reason.strip()
+    if not _REASON_LENGTH[0] <= len(reason) <= _REASON_LENGTH[1]:
+        raise BadRequest(
+            "give the reason for the erasure in 3 to 500 characters",
+            errors=[FieldError(field="$.reason", message="3 to 500 characters, not counting surrounding spaces")],
+        )
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            if isinstance(db, asyncpg.Pool):
+                async with db.acquire() as conn:
+                    receipt = await _erase(conn, customer_id, actor, reason)
+            else:
+                receipt = await _erase(db, customer_id, actor, reason)
+        except _RETRYABLE:
+            if attempt == _ATTEMPTS:
+                raise
+            log.warning("erasure_retry", attempt=attempt)
+            continue
+        # The customer's id stays out of the log line too: the erasure id is what to quote.
+        log.info("customer_erased", erasure_id=str(receipt.id), **msgspec.structs.asdict(receipt.counts))
+        return receipt
+    raise AssertionError("unreachable")
+
+
+async def _erase(conn: asyncpg.Connection, customer_id: UUID, actor: UUID, reason: str) -> ErasureReceipt:
+    async with conn.transaction():
+        await conn.fetch(_Q["lock_customer_identifiers"], customer_id)
+        customer = await conn.fetchrow(_Q["lock_customer"], customer_id)
+        if customer is None:
+            raise NotFound(f"no customer with id {customer_id}")
+        identifiers = await conn.fetch(_Q["lock_customer_identifiers"], customer_id)
+        _refuse_personal_reason(reason, customer_id, customer["display_name"], identifiers)
+        row = await conn.fetchrow(
+            _Q["erase_customer"],
+            customer_id,
+            [r["id"] for r in identifiers],
+            [r["value"] for r in identifiers],
+            actor,
+            reason,
+        )
+    return ErasureReceipt(
+        id=row["id"], erased_at=row["erased_at"], counts=msgspec.convert(row["counts"], ErasureCounts)
+    )
+
+
+def _mentions(text: str, value: str) -> bool:
+    """Whether `text` (case-folded) contains `value`: anywhere when it is 6 characters or more, otherwise only as a
+    whole word (a short account number should not match the digits of a ticket number)."""
+    value = value.casefold()
+    if len(value) >= 6:
+        return value in text
+    return re.search(rf"(?<!\w){re.escape(value)}(?!\w)", text) is not None
+
+
+def _phone_forms(value: str) -> list[str]:
+    """A stored E.164 number as it could be written, punctuation removed: with and without country code."""
+    forms = [value.lstrip("+")]
+    try:
+        forms.append(phonenumbers.national_significant_number(phonenumbers.parse(value)))
+    except phonenumbers.NumberParseException:
+        pass
+    return [form for form in forms if len(form) >= 6]
+
+
+def _refuse_personal_reason(
+    reason: str, customer_id: UUID, display_name: str | None, identifiers: list[asyncpg.Record]
+) -> None:
+    text = reason.casefold()
+    digits = re.sub(r"[\s().\-/]", "", text)  # "+1 (415) 555-0100" → "+14155550100"
+    named = None
+    if str(customer_id) in text or customer_id.hex in text:
+        named = "the customer's id"
+    elif display_name and display_name.strip() and _mentions(text, display_name.strip()):
+        named = "the customer's name"
+    else:
+        for identifier in identifiers:
+            value = identifier["value"]
+            if _mentions(text, value) or (
+                identifier["kind"] == "phone" and any(form in digits for form in _phone_forms(value))
+            ):
+                named = f"one of the customer's identifiers (a {identifier['kind']})"
+                break
+    if named is not None:
+        raise BadRequest(
+            f"the reason is kept after the erasure, so it must not name the customer; it contains {named}",
+            errors=[FieldError(field="$.reason", message=f"contains {named}")],
+        )
+
+
+async def export_customer(conn: asyncpg.Connection, customer_id: UUID) -> CustomerExport | None:
+    """Everything held about one customer (one query, one consistent snapshot); None for an unknown customer."""
+    document = await conn.fetchval(_Q["export_customer"], customer_id)
+    if document is None:
+        return None
+    return msgspec.convert(document, CustomerExport)

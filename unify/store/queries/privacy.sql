@@ -1,0 +1,104 @@
+-- Erasure and export of one customer (unify/privacy/erasure.py).
+--
+-- A customer's interactions are those linked (interaction_identifier) to any identifier the customer owns. An
+-- interaction that also carries another customer's identifier is one of them too: it holds this customer's data.
+
+-- name: lock_customer_identifiers
+-- Erasure, steps 1 and 3: lock the customer's identifiers in the order ingest upserts identifiers ((kind, value)),
+-- so that an event carrying one of them waits for the erasure to commit, then finds it gone and starts a new
+-- customer. Run again once the customer row is locked, to catch an identifier linked in between (the set is then
+-- stable: linking needs the customer row, which the erasure holds).
+select id, kind, value from identifier where customer_id = $1 order by kind, value for update;
+
+-- name: lock_customer
+-- Erasure, step 2. No row: no such customer.
+select id, display_name from customer where id = $1 for update;
+
+-- name: erase_customer
+-- Erasure, step 4, in one statement: $1 customer id, $2 the ids of their (locked) identifiers, $3 those identifiers'
+-- values, $4 the API key asking, $5 the reason. Writes the audit row and returns it.
+--
+-- Goes: every interaction linked to one of the identifiers, all identifier links of those interactions, the raw
+-- deliveries those interactions and fragments came from, pending split-message parts that mention one of the
+-- values, the identifiers and the customer.
+-- Fragments are matched on the text of their event: a value of 6 characters or more (any phone number or email
+-- address) anywhere in it; a shorter one only as a whole JSON string, so that a short account number does not
+-- match every fragment whose timestamps hold the same digits. Values are compared as they appear inside JSON text.
+with doomed as (
+    select distinct interaction_id as id from interaction_identifier where identifier_id = any($2::bigint[])
+),
+interactions as (
+    delete from interaction where id in (select id from doomed) returning raw_event_id
+),
+links as (
+    delete from interaction_identifier where interaction_id in (select id from doomed)
+),
+fragments as (
+    delete from message_fragment f
+    where exists (
+        select 1 from unnest($3::text[]) as v (value)
+        where strpos(f.event::text, case when char_length(v.value) >= 6 then btrim(to_jsonb(v.value)::text, '"')
+                                         else to_jsonb(v.value)::text end) > 0
+    )
+    returning raw_event_id
+),
+raw_events as (
+    delete from raw_event
+    where id in (select raw_event_id from interactions union select raw_event_id from fragments)
+    returning 1
+),
+-- LATER FEATURES: delete the customer's rows of each new table here, before the identifiers and the customer they
+-- point to, and add a count for each to the audit row below (and to ErasureCounts in schemas/_privacy.py):
+--   promises           rows of customer $1;
+--   merge suggestions  rows naming customer $1 on either side;
+--   access log         rows naming customer $1 or one of the interactions in `doomed`.
+identifiers as (
+    delete from identifier where id = any($2::bigint[]) returning 1
+),
+customer as (
+    -- The foreign key from identifier is checked at the end of the statement, after the identifiers above are gone;
+    -- an identifier still linked (which the locking rules out) would fail the whole erasure rather than survive it.
+    delete from customer where id = $1
+)
+insert into erasure_log (actor, reason, counts)
+select $4, $5, jsonb_build_object(
+    'interactions', (select count(*) from interactions),
+    'identifiers', (select count(*) from identifiers),
+    'raw_events', (select count(*) from raw_events),
+    'fragments', (select count(*) from fragments)
+)
+returning id, erased_at, counts;
+
+-- name: export_customer
+-- Everything held about one customer as one JSON document (the CustomerExport schema), in one statement and so
+-- from one consistent snapshot. No row: no such customer. `merges` and `promises` stay empty until those features
+-- exist; they are there so that the document's shape does not change when they do.
+select jsonb_build_object(
+    'exported_at', statement_timestamp(),
+    'customer', jsonb_build_object('id', c.id, 'display_name', c.display_name, 'created_at', c.created_at),
+    'identifiers', coalesce(
+        (select jsonb_agg(
+                    jsonb_build_object(
+                        'kind', d.kind, 'value', d.value, 'verification', d.verification,
+                        'first_seen', d.first_seen, 'last_seen', d.last_seen, 'linked_at', d.linked_at,
+                        'link_rule', d.link_rule, 'linked_by_interaction', d.linked_by_interaction)
+                    order by d.kind, d.value)
+         from identifier d
+         where d.customer_id = c.id),
+        '[]'),
+    'interactions', coalesce(
+        (select jsonb_agg(
+                    jsonb_build_object('id', i.id, 'received_at', i.received_at, 'updated_at', i.updated_at,
+                                       'event', i.event)
+                    order by i.occurred_at, i.id)
+         from interaction i
+         where i.id in (select ii.interaction_id
+                        from identifier d
+                        join interaction_identifier ii on ii.identifier_id = d.id
+                        where d.customer_id = c.id)),
+        '[]'),
+    'merges', '[]'::jsonb,
+    'promises', '[]'::jsonb
+) as document
+from customer c
+where c.id = $1;
