@@ -52,6 +52,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     dsn = _database_url(settings)
     os.environ["DATABASE_URL"] = dsn  # the server workers read their settings from the environment
     asyncio.run(_with_connection(dsn, migrate, migrate_first=False))  # once, before the workers start
+    from unify.privacy.setup import raw_keyring
+
+    raw_keyring(settings)  # creates (and announces) the raw-body key once, before the workers read it
     host = args.host or settings.host
     port = args.port or settings.port
     if args.demo:
