@@ -37,14 +37,17 @@ class WebhookController(Controller):
     async def receive(self, request: Request, connector: FromPath[str]) -> Response[bytes]:
         state = request.app.state
         raw = await read_delivery(request, connector, state.settings.max_body_bytes)
-        query_string = request.scope.get("query_string", b"").decode("latin-1")
+        scope = request.scope
+        query_string = scope.get("query_string", b"").decode("latin-1")
+        # ASGI header names are lower-case already; read them straight from the scope (this path is hot).
+        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
         live = LiveRequest(
-            method=request.method,
-            base_url=str(request.base_url).rstrip("/"),
-            path=request.url.path,
+            method=scope["method"],
+            base_url=f"{scope.get('scheme', 'http')}://{headers.get('host', 'localhost')}",
+            path=scope["path"],
             query_string=query_string,
-            query=parse_qsl(query_string, keep_blank_values=True),
-            headers={k.lower(): v for k, v in request.headers.items()},
+            query=parse_qsl(query_string, keep_blank_values=True) if query_string else [],
+            headers=headers,
         )
         reply, result = await ingest_webhook(
             state.pool, state.connector_settings, connector, live, raw, state.ingest_options
