@@ -119,3 +119,22 @@ async def test_credentials_are_not_kept_with_the_raw_body(
     names = {name.lower() for name, _ in headers}
     assert "content-type" in names
     assert "authorization" not in names
+
+
+def test_connector_events_are_held_to_the_schema_limits_and_nul_rule() -> None:
+    import msgspec
+
+    from schemas import InteractionEvent
+    from unify.errors import BadRequest
+    from unify.ingest import validate_event
+
+    event = msgspec.convert(native_event(text="card\x00number"), InteractionEvent)
+    with pytest.raises(BadRequest) as nul:
+        validate_event(event)
+    assert nul.value.errors[0].field == "$.text"
+    too_long = msgspec.structs.replace(event, text=None, agent="a" * 600)
+    with pytest.raises(BadRequest) as long:
+        validate_event(too_long)
+    assert long.value.errors[0].field == "$.agent"
+    fine = msgspec.structs.replace(event, text="fine")
+    assert validate_event(fine) == fine

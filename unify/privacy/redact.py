@@ -42,9 +42,12 @@ Measured with ``timeit`` on CPython 3.11 on a shared 2-vCPU machine (median of 7
 
 from __future__ import annotations
 
+import bisect
+import functools
 import re
 from collections import Counter
 from dataclasses import dataclass
+from itertools import accumulate
 
 import msgspec
 
@@ -95,7 +98,7 @@ _ISSUERS: tuple[tuple[int, int, int, frozenset[int]], ...] = (
 # whole (possessive), so a window never starts or ends inside a group; trailing groups are given back only to find a
 # run that is not glued to a word. Only ASCII letters count as "a word": CJK text puts digits right after letters.
 _RUN = re.compile(r"\d(?<![A-Za-z0-9_]\d)(?<!\d\d)\d*+(?:[ \u00a0\u3000-]\d++)*(?![A-Za-z0-9_])(?!\d)")
-_GROUP = re.compile(r"\d+")
+_SEPARATOR = re.compile(r"[ \u00a0\u3000-]")
 # A hex id (one with letters and digits, like a UUID's groups) ending in the dash right before a run.
 _HEX_ID_TAIL = re.compile(r"(?<![A-Za-z0-9_])(?=[0-9A-Fa-f]*[A-Fa-f])(?=[0-9A-Fa-f]*[0-9])[0-9A-Fa-f]{1,64}-\Z")
 
@@ -113,34 +116,37 @@ def _luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
-# The issuer rules by first digit, with each prefix range scaled to 4 digits: (low, high, valid lengths).
-_RULES_BY_FIRST_DIGIT: dict[str, tuple[tuple[int, int, frozenset[int]], ...]] = {
-    first: tuple(
-        (low * 10 ** (4 - size), (high + 1) * 10 ** (4 - size) - 1, lengths)
-        for size, low, high, lengths in _ISSUERS
-        if first in {str(prefix)[0] for prefix in range(low, high + 1)}
-    )
-    for first in "0123456789"
-}
-
-
-def _issuer_ok(digits: str) -> bool:
-    n, prefix = len(digits), int(digits[:4])
-    return any(n in lengths and low <= prefix <= high for low, high, lengths in _RULES_BY_FIRST_DIGIT[digits[0]])
+@functools.cache  # at most 10 000 prefixes
+def _issuer_lengths(prefix: str) -> tuple[int, ...]:
+    """The card lengths some issuer gives to numbers starting with these 4 digits, longest first."""
+    lengths: set[int] = set()
+    for size, low, high, valid in _ISSUERS:
+        if low <= int(prefix[:size]) <= high:
+            lengths |= valid
+    return tuple(sorted(lengths, reverse=True))
 
 
 def is_card_number(digits: str) -> bool:
-    """Whether an ASCII digit string is a plausible payment card number: issuer prefix, length and Luhn."""
-    return _MIN_CARD <= len(digits) <= _MAX_CARD and _issuer_ok(digits) and _luhn_ok(digits)
+    """Whether a string of ASCII digits is a plausible payment card number: issuer prefix, length and Luhn."""
+    return (
+        _MIN_CARD <= len(digits) <= _MAX_CARD
+        and digits.isascii()
+        and digits.isdigit()
+        and len(digits) in _issuer_lengths(digits[:4])
+        and _luhn_ok(digits)
+    )
 
 
 def _cards_in(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
-    """The card numbers in the run text[start:end].
+    """The card numbers in the run text[start:end], as (start, end, digits).
 
     A first group that belongs to something else (a phone's country code after `+`, the rest of a decimal or a
     date, the tail of a hex id) and a last group that continues into a decimal or a date are left out; only if the
     run holds no card without them are they considered after all (a leak is worse than an over-redaction)."""
-    groups = [(g.start(), g.end(), _ascii(g.group())) for g in _GROUP.finditer(text, start, end)]
+    raw = text[start:end]
+    groups = _SEPARATOR.split(raw)  # separators are one character each, so positions follow from the lengths
+    if not raw.isascii():
+        groups = [_ascii(group) for group in groups]
     first, last = 0, len(groups)
     before = text[start - 1] if start else ""
     if (
@@ -151,33 +157,56 @@ def _cards_in(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
         first = 1
     if end + 1 < len(text) and text[end] in ".,/" and text[end + 1].isdigit():
         last -= 1
-    cards = _cards_in_run(groups[first:last]) if first < last else []
+    cards = _cards_in_groups(groups[first:last], start + len(groups[0]) + 1 if first else start)
     if not cards and (first, last) != (0, len(groups)):
-        cards = _cards_in_run(groups)
+        cards = _cards_in_groups(groups, start)
     return cards
 
 
-def _cards_in_run(groups: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
-    """Card numbers made of whole, consecutive groups: longest first, then leftmost, never overlapping."""
+def _cards_in_groups(groups: list[str], base: int) -> list[tuple[int, int, str]]:
+    """Card numbers made of whole, consecutive groups (the first at text position base, each separated from the next
+    by one character): longest first, then leftmost, never overlapping.
+
+    Linear in the number of groups: per group start, only the lengths its issuer allows are looked at, and the Luhn
+    sum of any window comes from two prefix sums."""
+    digits = "".join(groups)
+    n = len(digits)
+    if n < _MIN_CARD:
+        return []
     if len(groups) == 1:
-        start, end, digits = groups[0]
-        return [(start, end, digits)] if is_card_number(digits) else []
-    found: list[tuple[int, int, int, str]] = []  # (-length, first group, last group, digits)
-    for i in range(len(groups)):
-        digits = ""
-        for j in range(i, len(groups)):
-            digits += groups[j][2]
-            if len(digits) > _MAX_CARD:
-                break
-            if len(digits) >= _MIN_CARD and is_card_number(digits):
-                found.append((-len(digits), i, j, digits))
+        return [(base, base + n, digits)] if is_card_number(digits) else []
+    ends = list(accumulate(map(len, groups)))  # digit offset after each group
+    group_ending_at = dict(zip(ends, range(len(groups)), strict=True))
+    # Luhn: the last digit is kept, the one before doubled, and so on. For a window ending at an even offset the
+    # digits at even offsets are kept and the odd ones doubled (sums_even), for one ending at an odd offset the
+    # other way round (sums_odd).
+    values = list(map(int, digits))
+    doubled = list(map(_DOUBLED.__getitem__, values))
+    keep_even, keep_odd = values[:], doubled[:]
+    keep_even[1::2], keep_odd[1::2] = doubled[1::2], values[1::2]
+    sums_even = list(accumulate(keep_even, initial=0))
+    sums_odd = list(accumulate(keep_odd, initial=0))
+    found: list[tuple[int, int, int, int]] = []  # (-length, first group, last group, digit offset)
+    for i, a in enumerate((0, *ends[:-1])):
+        if n - a < _MIN_CARD:
+            break
+        if digits[a] not in "23456":  # no issuer starts with 0, 1, 7, 8 or 9
+            continue
+        for length in _issuer_lengths(digits[a : a + 4]):
+            b = a + length
+            j = group_ending_at.get(b)
+            if j is not None:
+                sums = sums_even if (b - 1) % 2 == 0 else sums_odd
+                if (sums[b] - sums[a]) % 10 == 0:
+                    found.append((-length, i, j, a))
     found.sort()
-    taken: list[tuple[int, int]] = []
+    used = bytearray(len(groups))
     cards: list[tuple[int, int, str]] = []
-    for _, i, j, digits in found:
-        if all(j < a or i > b for a, b in taken):
-            taken.append((i, j))
-            cards.append((groups[i][0], groups[j][1], digits))
+    for minus_length, i, j, a in found:
+        if used.find(1, i, j + 1) < 0:
+            used[i : j + 1] = b"\x01" * (j + 1 - i)
+            # group k starts k separators after its digit offset
+            cards.append((base + a + i, base + a - minus_length + j, digits[a : a - minus_length]))
     return cards
 
 
@@ -199,26 +228,53 @@ _MAX_KEYWORD = 80  # longer than any keyword with its spacing in _NEAR
 _MAX_VALUE = 16  # longer than any value in _NEAR, plus the character its lookahead checks
 
 
-def _overlaps(start: int, end: int, spans: list[tuple[int, int, str, str]]) -> bool:
-    return any(start < b and a < end for a, b, _, _ in spans)
+class _Found:
+    """The spans to replace, with a mask over the text so that an overlap test costs the span's length."""
+
+    __slots__ = ("mask", "spans")
+
+    def __init__(self, size: int) -> None:
+        self.spans: list[tuple[int, int, str, str]] = []  # (start, end, replacement, kind)
+        self.mask = bytearray(size)
+
+    def free(self, start: int, end: int) -> bool:
+        return self.mask.find(1, start, end) < 0
+
+    def add(self, start: int, end: int, replacement: str, kind: str) -> None:
+        self.spans.append((start, end, replacement, kind))
+        self.mask[start:end] = b"\x01" * (end - start)
 
 
-def _near_cards(text: str, spans: list[tuple[int, int, str, str]]) -> None:
-    """Add the expiry dates and CVVs within _WINDOW characters of the cards in spans (only cards so far) to spans."""
-    for card_start, card_end, _, _ in list(spans):
-        lo, hi = card_start - _WINDOW, card_end + _WINDOW
-        for m in _NEAR.finditer(text, max(0, lo - _MAX_KEYWORD), hi + _MAX_VALUE):
+def _near_cards(text: str, found: _Found) -> None:
+    """Add the expiry dates and CVVs within _WINDOW characters of the cards (all that was found so far, in order).
+
+    The neighbourhoods of cards close to each other are scanned together, each character once."""
+    cards = [(start, end) for start, end, _, _ in found.spans]
+    starts = [start for start, _ in cards]
+    regions: list[list[int]] = []
+    for card_start, card_end in cards:
+        lo, hi = max(0, card_start - _WINDOW - _MAX_KEYWORD), card_end + _WINDOW + _MAX_VALUE
+        if regions and lo <= regions[-1][1]:
+            regions[-1][1] = hi
+        else:
+            regions.append([lo, hi])
+    for lo, hi in regions:
+        for m in _NEAR.finditer(text, lo, hi):
             kind = m.lastgroup or ""
             start, end = m.span(kind)
-            if not (lo <= end <= card_start or card_end <= start <= hi) or _overlaps(start, end, spans):
+            k = bisect.bisect_right(starts, start)  # cards[k - 1] is the last card starting at or before the value
+            near = (k > 0 and 0 <= start - cards[k - 1][1] <= _WINDOW) or (
+                k < len(cards) and 0 <= cards[k][0] - end <= _WINDOW
+            )
+            if not near or not found.free(start, end):
                 continue
             if kind == "cvv":
-                spans.append((start, end, "[cvv]", "cvv"))
+                found.add(start, end, "[cvv]", "cvv")
                 continue
-            spans.append((start, end, "[expiry]", "expiry"))
+            found.add(start, end, "[expiry]", "expiry")
             after = _CVV_AFTER_EXPIRY.match(text, end)
-            if after and not _overlaps(after.start(1), after.end(1), spans):
-                spans.append((after.start(1), after.end(1), "[cvv]", "cvv"))
+            if after and found.free(after.start(1), after.end(1)):
+                found.add(after.start(1), after.end(1), "[cvv]", "cvv")
 
 
 # --- IBAN -------------------------------------------------------------------------------------------------------
@@ -235,6 +291,7 @@ _IBAN_LENGTHS = {
     "SM": 27, "SO": 23, "ST": 25, "SV": 28, "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
     "YE": 30,
 }  # fmt: skip
+_IBAN_LETTERS = {ord(letter): str(value) for value, letter in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZ", start=10)}
 # Zero-width, so that a rejected candidate does not swallow an IBAN starting inside it.
 _IBAN_CANDIDATE = re.compile(r"(?<![A-Za-z0-9])(?=([A-Za-z]{2}[0-9]{2}(?: ?[A-Za-z0-9]){11,40}))")
 
@@ -244,15 +301,14 @@ def _iban_at(start: int, candidate: str) -> tuple[int, int, str] | None:
     length = _IBAN_LENGTHS.get(candidate[:2].upper())
     if length is None or len(candidate) - candidate.count(" ") < length:
         return None
-    end = seen = 0
-    while seen < length:
-        seen += candidate[end] != " "
-        end += 1
+    end = length  # grows until candidate[:end] holds `length` characters besides the spaces
+    while (needed := length + candidate.count(" ", 0, end)) != end:
+        end = needed
     if end < len(candidate) and candidate[end] != " ":  # the IBAN would continue into more characters
         return None
     iban = candidate[:end].replace(" ", "").upper()
     rearranged = iban[4:] + iban[:4]
-    if int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 != 1:
+    if int(rearranged.translate(_IBAN_LETTERS)) % 97 != 1:
         return None
     return start, start + end, iban
 
@@ -292,39 +348,33 @@ def redact_text(text: str, policy: RedactionPolicy = DEFAULT) -> tuple[str, Coun
     if len(text) < minimum or not _has_digits(text, minimum):
         return text, counts
 
-    spans: list[tuple[int, int, str, str]] = []  # (start, end, replacement, kind)
+    found = _Found(len(text))
     for run in _RUN.finditer(text):
         raw = run.group()
         if len(raw) - raw.count(" ") - raw.count("-") - raw.count("\u00a0") - raw.count("\u3000") < _MIN_CARD:
             continue
         for start, end, digits in _cards_in(text, run.start(), run.end()):
-            spans.append((start, end, f"[card ••••{digits[-4:]}]", "card"))
-
-    if spans:
-        _near_cards(text, spans)
+            found.add(start, end, f"[card ••••{digits[-4:]}]", "card")
+    if found.spans:
+        _near_cards(text, found)
 
     if policy.iban:
-        end_of_last = -1
         for m in _IBAN_CANDIDATE.finditer(text):
-            if m.start() < end_of_last:
-                continue
-            found = _iban_at(m.start(), m.group(1))
-            if found and not _overlaps(found[0], found[1], spans):
-                start, end_of_last, iban = found
-                spans.append((start, end_of_last, f"[iban ••••{iban[-4:]}]", "iban"))
+            iban = _iban_at(m.start(), m.group(1))
+            if iban and found.free(iban[0], iban[1]):
+                found.add(iban[0], iban[1], f"[iban ••••{iban[2][-4:]}]", "iban")
 
     if policy.national_ids:
         for pattern, replacement, kind in ((_SSN, "[ssn]", "ssn"), (_NINO, "[nino]", "nino")):
             for m in pattern.finditer(text):
-                if not _overlaps(m.start(), m.end(), spans):
-                    spans.append((m.start(), m.end(), replacement, kind))
+                if found.free(m.start(), m.end()):
+                    found.add(m.start(), m.end(), replacement, kind)
 
-    if not spans:
+    if not found.spans:
         return text, counts
-    spans.sort()
     parts: list[str] = []
     position = 0
-    for start, end, replacement, kind in spans:
+    for start, end, replacement, kind in sorted(found.spans):
         parts.append(text[position:start])
         parts.append(replacement)
         position = end
