@@ -7,9 +7,13 @@ import json
 from datetime import UTC, datetime
 
 import asyncpg
+import msgspec
 from litestar.testing import AsyncTestClient
 
+from schemas import InteractionEvent
 from tests.events import native_event
+from unify.ingest import IngestOptions, RawDelivery, ingest_events
+from unify.store import open_pool
 
 
 async def test_single_event_is_stored_and_read_back(client: AsyncTestClient, auth: dict[str, str]) -> None:
@@ -118,14 +122,29 @@ async def test_formatting_variants_of_one_number_link_one_customer(
     assert await db.fetchval("select count(*) from identifier") == 1
 
 
-async def test_concurrent_first_contacts_make_one_customer(
-    client: AsyncTestClient, auth: dict[str, str], db: asyncpg.Connection
-) -> None:
-    events = [native_event(f"chat-{i}", channel="chat", details={"type": "chat"}) for i in range(12)]
-    responses = await asyncio.gather(*(client.post("/v1/interactions", json=e, headers=auth) for e in events))
-    assert {r.status_code for r in responses} == {201}
-    assert len({r.json()["customer_id"] for r in responses}) == 1
+async def test_concurrent_first_contacts_make_one_customer(database_url: str, db: asyncpg.Connection) -> None:
+    # The test client runs requests one after another, so this drives the ingest path itself with a real pool: twelve
+    # deliveries of the same new number, each on its own connection, at the same moment.
+    events = [
+        msgspec.convert(native_event(f"chat-{i}", channel="chat", details={"type": "chat"}), InteractionEvent)
+        for i in range(12)
+    ]
+    pool = await open_pool(database_url, min_size=12, max_size=12)
+    try:
+        results = await asyncio.gather(
+            *(
+                ingest_events(
+                    pool, RawDelivery("native", "application/json", [], b"{}", 2), [event], options=IngestOptions()
+                )
+                for event in events
+            )
+        )
+    finally:
+        await pool.close()
+    assert {r.results[0].outcome for r in results} == {"created"}
+    assert len({r.results[0].customer_id for r in results}) == 1
     assert await db.fetchval("select count(*) from customer") == 1
+    assert await db.fetchval("select count(*) from identifier") == 1
 
 
 async def test_unknown_interaction_is_404_problem(client: AsyncTestClient, auth: dict[str, str]) -> None:
