@@ -105,12 +105,18 @@ def _sealed_body(raw: RawDelivery, options: IngestOptions) -> tuple[str | None, 
     return options.sealer.encrypt(raw.body, associated_data=raw.route.encode())
 
 
+def event_key(event: InteractionEvent) -> str:
+    """How a raw delivery names the events it carried (sources never contain '/')."""
+    return f"{event.source}/{event.external_id}"
+
+
 async def _insert_raw(
     conn: asyncpg.Connection,
     raw: RawDelivery,
     status: RawStatus,
     error: UnifyError | str | None,
     options: IngestOptions,
+    event_keys: list[str] | None = None,
 ) -> int:
     payload = None
     if isinstance(error, UnifyError):
@@ -129,6 +135,7 @@ async def _insert_raw(
         status,
         payload,
         key_id,
+        event_keys,
     )
 
 
@@ -386,6 +393,7 @@ async def ingest_events(
     *,
     options: IngestOptions,
     extra: ExtraApply | None = None,
+    extra_keys: list[str] | None = None,
 ) -> IngestBatchResult:
     """Store the raw delivery and apply its events in one transaction (retried on deadlock). `extra` runs in the
     same transaction after the events (webhooks: replay tokens, message fragments).
@@ -398,7 +406,8 @@ async def ingest_events(
                 async with pool.acquire() as conn:
                     return await _ingest_single_event(conn, raw, events[0], options)
             async with pool.acquire() as conn, conn.transaction():
-                raw_event_id = await _insert_raw(conn, raw, "processed", None, options)
+                keys = [event_key(e) for e in events] + (extra_keys or [])
+                raw_event_id = await _insert_raw(conn, raw, "processed", None, options, keys)
                 counts = _Counts()
                 for event in events:
                     counts.add(await apply_event(conn, event, raw_event_id=raw_event_id, options=options))

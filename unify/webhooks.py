@@ -33,7 +33,16 @@ from connectors.registry import get_connector
 from schemas import FieldError, IngestBatchResult, InteractionEvent
 from unify.connector_settings import to_connector_settings
 from unify.errors import BadRequest, NotFound, PayloadTooLarge, Unauthorized
-from unify.ingest import IngestOptions, RawDelivery, _Counts, apply_event, ingest_events, reject, validate_event
+from unify.ingest import (
+    IngestOptions,
+    RawDelivery,
+    _Counts,
+    apply_event,
+    event_key,
+    ingest_events,
+    reject,
+    validate_event,
+)
 from unify.store import load_queries
 
 log = structlog.get_logger("unify.webhooks")
@@ -121,7 +130,14 @@ async def ingest_webhook(
                 counts.add(await apply_event(conn, event, raw_event_id=raw_event_id, options=options))
 
     needs_extra = parsed.replay_token is not None or bool(parsed.fragments)
-    result = await ingest_events(pool, raw, parsed.events, options=options, extra=extra if needs_extra else None)
+    result = await ingest_events(
+        pool,
+        raw,
+        parsed.events,
+        options=options,
+        extra=extra if needs_extra else None,
+        extra_keys=[event_key(f.event) for f in parsed.fragments],
+    )
     return connector.reply, result
 
 

@@ -518,11 +518,6 @@ async def test_an_identifier_linked_while_the_erasure_waits_is_erased_too(
         assert await _mentions(db, needle) == {}, needle
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: a raw delivery superseded by a later revision is referenced by no interaction, so erasure "
-    "does not find it (it expires with raw-body retention)",
-)
 async def test_superseded_raw_deliveries_are_erased_too(
     client: AsyncTestClient, auth: dict[str, str], admin_auth: dict[str, str], db: asyncpg.Connection
 ) -> None:

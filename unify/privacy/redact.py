@@ -46,6 +46,7 @@ import bisect
 import functools
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import accumulate
 
@@ -53,7 +54,7 @@ import msgspec
 
 from schemas import CustomerParty, InteractionEvent
 
-__all__ = ["DEFAULT", "RedactionPolicy", "redact_event", "redact_text"]
+__all__ = ["DEFAULT", "RedactionPolicy", "is_card_number", "redact_event", "redact_text"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,11 +97,13 @@ _ISSUERS: tuple[tuple[int, int, int, frozenset[int]], ...] = (
 
 # A run of digit groups joined by single separators (space, dash, no-break or ideographic space). Each group is taken
 # whole (possessive), so a window never starts or ends inside a group; trailing groups are given back only to find a
-# run that is not glued to a word. Only ASCII letters count as "a word": CJK text puts digits right after letters.
+# run that is not glued to a word. Only ASCII letters and digits count as "a word": CJK text puts digits right after
+# letters.
 _RUN = re.compile(r"\d(?<![A-Za-z0-9_]\d)(?<!\d\d)\d*+(?:[ \u00a0\u3000-]\d++)*(?![A-Za-z0-9_])(?!\d)")
 _SEPARATOR = re.compile(r"[ \u00a0\u3000-]")
-# A hex id (one with letters and digits, like a UUID's groups) ending in the dash right before a run.
-_HEX_ID_TAIL = re.compile(r"(?<![A-Za-z0-9_])(?=[0-9A-Fa-f]*[A-Fa-f])(?=[0-9A-Fa-f]*[0-9])[0-9A-Fa-f]{1,64}-\Z")
+# A hex id (all hex digits, at least one a–f: a UUID's groups) joined by a dash right before or after a run.
+_HEX_ID_BEFORE = re.compile(r"(?<![A-Za-z0-9_])(?=[0-9A-Fa-f]*[A-Fa-f])[0-9A-Fa-f]{1,64}-\Z")
+_HEX_ID_AFTER = re.compile(r"-(?=[0-9A-Fa-f]*[A-Fa-f])[0-9A-Fa-f]{1,64}(?![A-Za-z0-9_])")
 
 _DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
 _DIGIT_BYTES = b"0123456789"
@@ -140,20 +143,21 @@ def is_card_number(digits: str) -> bool:
 def _cards_in(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
     """The card numbers in the run text[start:end], as (start, end, digits).
 
-    A first group that belongs to something else (a phone's country code after `+`, the rest of a decimal or a
-    date, the tail of a hex id) and a last group that continues into a decimal or a date are left out; only if the
-    run holds no card without them are they considered after all (a leak is worse than an over-redaction)."""
+    A run joined by a dash to a hex id is part of that id (a UUID) and holds no card. A first group that belongs to
+    something else (a phone's country code after `+`, the rest of a decimal or a date) and a last group that
+    continues into a decimal or a date are left out; only if the run holds no card without them are they considered
+    after all (a leak is worse than an over-redaction)."""
+    if (text[start - 1 : start] == "-" and _HEX_ID_BEFORE.search(text, max(0, start - 66), start)) or (
+        text[end : end + 1] == "-" and _HEX_ID_AFTER.match(text, end)
+    ):
+        return []
     raw = text[start:end]
     groups = _SEPARATOR.split(raw)  # separators are one character each, so positions follow from the lengths
     if not raw.isascii():
         groups = [_ascii(group) for group in groups]
     first, last = 0, len(groups)
     before = text[start - 1] if start else ""
-    if (
-        before == "+"
-        or (before in (".", ",", "/") and start >= 2 and text[start - 2].isdigit())
-        or (before == "-" and _HEX_ID_TAIL.search(text, max(0, start - 66), start))
-    ):
+    if before == "+" or (before in (".", ",", "/") and start >= 2 and text[start - 2].isdigit()):
         first = 1
     if end + 1 < len(text) and text[end] in ".,/" and text[end + 1].isdigit():
         last -= 1
@@ -163,12 +167,33 @@ def _cards_in(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
     return cards
 
 
+def _window_luhn(digits: str) -> Callable[[int, int], bool]:
+    """A Luhn check of any window digits[a:b] in constant time, from two prefix sums.
+
+    The last digit is kept, the one before doubled, and so on: for a window ending at an even offset the digits at
+    even offsets are kept and the odd ones doubled (sums_even), for one ending at an odd offset the other way round."""
+    values = list(map(int, digits))
+    doubled = list(map(_DOUBLED.__getitem__, values))
+    keep_even, keep_odd = values[:], doubled[:]
+    keep_even[1::2], keep_odd[1::2] = doubled[1::2], values[1::2]
+    sums_even = list(accumulate(keep_even, initial=0))
+    sums_odd = list(accumulate(keep_odd, initial=0))
+
+    def luhn_ok(a: int, b: int) -> bool:
+        sums = sums_even if (b - 1) % 2 == 0 else sums_odd
+        return (sums[b] - sums[a]) % 10 == 0
+
+    return luhn_ok
+
+
 def _cards_in_groups(groups: list[str], base: int) -> list[tuple[int, int, str]]:
     """Card numbers made of whole, consecutive groups (the first at text position base, each separated from the next
-    by one character): longest first, then leftmost, never overlapping.
+    by one character), never overlapping. Where candidates overlap (a card followed by a CVV or a year that make a
+    valid 19-digit number too, spelled-out digits), the most card-like wins: grouped as cards are printed, then the
+    commonest length, then the leftmost.
 
-    Linear in the number of groups: per group start, only the lengths its issuer allows are looked at, and the Luhn
-    sum of any window comes from two prefix sums."""
+    Linear in the number of groups: per group start, only the lengths its issuer allows are looked at, and in a long
+    run the Luhn sum of any window comes from two prefix sums."""
     digits = "".join(groups)
     n = len(digits)
     if n < _MIN_CARD:
@@ -177,16 +202,9 @@ def _cards_in_groups(groups: list[str], base: int) -> list[tuple[int, int, str]]
         return [(base, base + n, digits)] if is_card_number(digits) else []
     ends = list(accumulate(map(len, groups)))  # digit offset after each group
     group_ending_at = dict(zip(ends, range(len(groups)), strict=True))
-    # Luhn: the last digit is kept, the one before doubled, and so on. For a window ending at an even offset the
-    # digits at even offsets are kept and the odd ones doubled (sums_even), for one ending at an odd offset the
-    # other way round (sums_odd).
-    values = list(map(int, digits))
-    doubled = list(map(_DOUBLED.__getitem__, values))
-    keep_even, keep_odd = values[:], doubled[:]
-    keep_even[1::2], keep_odd[1::2] = doubled[1::2], values[1::2]
-    sums_even = list(accumulate(keep_even, initial=0))
-    sums_odd = list(accumulate(keep_odd, initial=0))
-    found: list[tuple[int, int, int, int]] = []  # (-length, first group, last group, digit offset)
+    luhn_ok = _window_luhn(digits) if len(groups) > 32 else lambda a, b: _luhn_ok(digits[a:b])
+    lengths = [len(group) for group in groups]
+    found: list[tuple[bool, int, int, int, int, int]] = []  # (odd grouping, length rank, first, last, offset, length)
     for i, a in enumerate((0, *ends[:-1])):
         if n - a < _MIN_CARD:
             break
@@ -195,37 +213,52 @@ def _cards_in_groups(groups: list[str], base: int) -> list[tuple[int, int, str]]
         for length in _issuer_lengths(digits[a : a + 4]):
             b = a + length
             j = group_ending_at.get(b)
-            if j is not None:
-                sums = sums_even if (b - 1) % 2 == 0 else sums_odd
-                if (sums[b] - sums[a]) % 10 == 0:
-                    found.append((-length, i, j, a))
+            if j is not None and luhn_ok(a, b):
+                found.append((not _printed_grouping(lengths[i : j + 1]), _LENGTH_RANK[length], i, j, a, length))
     found.sort()
     used = bytearray(len(groups))
     cards: list[tuple[int, int, str]] = []
-    for minus_length, i, j, a in found:
+    for _, _, i, j, a, length in found:
         if used.find(1, i, j + 1) < 0:
             used[i : j + 1] = b"\x01" * (j + 1 - i)
             # group k starts k separators after its digit offset
-            cards.append((base + a + i, base + a - minus_length + j, digits[a : a - minus_length]))
+            cards.append((base + a + i, base + a + length + j, digits[a : a + length]))
     return cards
+
+
+# Card lengths, commonest first.
+_LENGTH_RANK = {length: rank for rank, length in enumerate((16, 15, 14, 13, 19, 17, 18))}
+
+
+def _printed_grouping(lengths: list[int]) -> bool:
+    """Whether digit groups of these lengths are grouped the way card numbers are printed or read out: 4-4-4-4
+    (any short last group: 4-4-4-4-3, 4-4-4-1), 4-6-5 and 4-6-4 (Amex, Diners), or one digit at a time."""
+    return (
+        all(length == 4 for length in lengths[:-1])
+        or lengths in ([4, 6, 5], [4, 6, 4])
+        or all(length == 1 for length in lengths)
+    )
 
 
 # --- expiry and CVV next to a card -------------------------------------------------------------------------------
 
 _S = r"\s{0,3}"
-# One pass over the neighbourhood of a card; the named group that matched says what the value is.
-_NEAR = re.compile(
+# Values are found first (digits are rare, so the scan is fast), then told apart by what precedes them.
+_VALUE = re.compile(r"\d+(?:\s?[/.-]\s?\d+)?")
+_EXPIRY_VALUE = re.compile(r"(?:0?[1-9]|1[0-2])\s?(?P<sep>[/.-])\s?(?:20)?\d\d")
+_CVV_VALUE = re.compile(r"\d{3,4}")
+# A keyword right before a value (searched in the text before it, `\Z` being the value's start).
+_EXPIRY_KEYWORD = re.compile(
     rf"(?i)\b(?:exp(?:iry|iration|ires?|\.)?|valid{_S}(?:thru|through|until|till|to)|good{_S}thru)"
-    rf"(?:{_S}date)?{_S}(?:is{_S}|on{_S})?[:=#-]?{_S}"
-    r"(?P<expiry>(?:0?[1-9]|1[0-2])\s?[/.-]\s?(?:20)?\d\d)(?![\d/])"
-    rf"|\b(?:cvv2?|cvc2?|cvn|cid|csc|sec(?:urity|\.)?{_S}code|card{_S}verification(?:{_S}(?:value|code|number))?"
-    rf"|verification{_S}(?:value|code|number)){_S}(?:code{_S}|no\.?{_S}|number{_S}|\#{_S})?(?:is{_S})?[:=#-]?{_S}"
-    r"(?P<cvv>\d{3,4})(?![\d/])"
-    r"|(?<![\d/.])(?P<bare_expiry>(?:0[1-9]|1[0-2])\s?/\s?(?:20)?\d\d)(?![\d/])"
+    rf"(?:{_S}date)?{_S}(?:is{_S}|on{_S})?[:=#-]?{_S}\Z"
 )
+_CVV_KEYWORD = re.compile(
+    rf"(?i)\b(?:cvv2?|cvc2?|cvn|cid|csc|sec(?:urity|\.)?{_S}code|card{_S}verification(?:{_S}(?:value|code|number))?"
+    rf"|verification{_S}(?:value|code|number)){_S}(?:code{_S}|no\.?{_S}|number{_S}|\#{_S})?(?:is{_S})?[:=#-]?{_S}\Z"
+)
+_MAX_KEYWORD = 48  # longer than any keyword with its spacing above
 _CVV_AFTER_EXPIRY = re.compile(r"[ ,;/]{1,3}(\d{3,4})(?![\d/])")
-_MAX_KEYWORD = 80  # longer than any keyword with its spacing in _NEAR
-_MAX_VALUE = 16  # longer than any value in _NEAR, plus the character its lookahead checks
+_MAX_VALUE = 12  # longer than any value
 
 
 class _Found:
@@ -253,28 +286,38 @@ def _near_cards(text: str, found: _Found) -> None:
     starts = [start for start, _ in cards]
     regions: list[list[int]] = []
     for card_start, card_end in cards:
-        lo, hi = max(0, card_start - _WINDOW - _MAX_KEYWORD), card_end + _WINDOW + _MAX_VALUE
+        lo, hi = max(0, card_start - _WINDOW - _MAX_VALUE), card_end + _WINDOW + _MAX_VALUE
         if regions and lo <= regions[-1][1]:
             regions[-1][1] = hi
         else:
             regions.append([lo, hi])
     for lo, hi in regions:
-        for m in _NEAR.finditer(text, lo, hi):
-            kind = m.lastgroup or ""
-            start, end = m.span(kind)
-            k = bisect.bisect_right(starts, start)  # cards[k - 1] is the last card starting at or before the value
-            near = (k > 0 and 0 <= start - cards[k - 1][1] <= _WINDOW) or (
-                k < len(cards) and 0 <= cards[k][0] - end <= _WINDOW
-            )
-            if not near or not found.free(start, end):
+        for m in _VALUE.finditer(text, lo, hi):
+            start, end = m.span()
+            before, after = text[start - 1 : start], text[end : end + 1]
+            if (before and (before in "/." or before.isdigit())) or (after and (after == "/" or after.isdigit())):
+                continue  # part of something longer: a date, a decimal, a number cut by the region
+            if not found.free(start, end):
+                continue  # part of a card
+            k = bisect.bisect_right(starts, start)  # cards[k - 1] is the last card starting before the value
+            if not (
+                (k > 0 and 0 <= start - cards[k - 1][1] <= _WINDOW)
+                or (k < len(cards) and 0 <= cards[k][0] - end <= _WINDOW)
+            ):
                 continue
-            if kind == "cvv":
+            value = m.group()
+            keyword_from = max(0, start - _MAX_KEYWORD)
+            expiry = _EXPIRY_VALUE.fullmatch(value)
+            if expiry and (
+                (expiry["sep"] == "/" and value[1] not in "/ ")  # a bare MM/YY or MM/YYYY
+                or _EXPIRY_KEYWORD.search(text, keyword_from, start)
+            ):
+                found.add(start, end, "[expiry]", "expiry")
+                cvv = _CVV_AFTER_EXPIRY.match(text, end)
+                if cvv and found.free(cvv.start(1), cvv.end(1)):
+                    found.add(cvv.start(1), cvv.end(1), "[cvv]", "cvv")
+            elif _CVV_VALUE.fullmatch(value) and _CVV_KEYWORD.search(text, keyword_from, start):
                 found.add(start, end, "[cvv]", "cvv")
-                continue
-            found.add(start, end, "[expiry]", "expiry")
-            after = _CVV_AFTER_EXPIRY.match(text, end)
-            if after and found.free(after.start(1), after.end(1)):
-                found.add(after.start(1), after.end(1), "[cvv]", "cvv")
 
 
 # --- IBAN -------------------------------------------------------------------------------------------------------
@@ -409,9 +452,9 @@ def redact_event(event: InteractionEvent, policy: RedactionPolicy = DEFAULT) -> 
                 counts.update(found)
         if attributes is not None:
             changes["attributes"] = attributes
-    name = event.customer.display_name
-    if name:
-        redacted, found = redact_text(name, policy)
+    display_name = event.customer.display_name
+    if display_name:
+        redacted, found = redact_text(display_name, policy)
         if found:
             customer: CustomerParty = msgspec.structs.replace(event.customer, display_name=redacted)
             changes["customer"] = customer

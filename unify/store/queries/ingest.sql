@@ -1,7 +1,9 @@
 -- name: insert_raw_event
--- $4 is the body as stored: encrypted under key $9 (null: in the clear).
-insert into raw_event (route, content_type, headers, body, body_size, truncated, status, error, processed_at, key_id)
-values ($1, $2, $3, $4, $5, $6, $7, $8, case when $7 = 'processed' then now() end, $9)
+-- $4 is the body as stored: encrypted under key $9 (null: in the clear); $10 the keys of the events it carried.
+insert into raw_event (
+    route, content_type, headers, body, body_size, truncated, status, error, processed_at, key_id, event_keys
+)
+values ($1, $2, $3, $4, $5, $6, $7, $8, case when $7 = 'processed' then now() end, $9, $10)
 returning id;
 
 -- name: mark_raw_event_processed
@@ -18,8 +20,10 @@ from upsert_interaction_event($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
 -- ($25-$30: route, content type, headers, stored body, size, key id), then the event ($1-$20, identity $21-$24,
 -- redaction counts $31).
 with raw as (
-    insert into raw_event (route, content_type, headers, body, body_size, truncated, status, processed_at, key_id)
-    values ($25, $26, $27, $28, $29, false, 'processed', now(), $30)
+    insert into raw_event (
+        route, content_type, headers, body, body_size, truncated, status, processed_at, key_id, event_keys
+    )
+    values ($25, $26, $27, $28, $29, false, 'processed', now(), $30, array[$1 || '/' || $2])
     returning id
 )
 select raw.id as raw_event_id, u.o_interaction_id as id, u.o_created as created, u.o_customer_id as customer_id

@@ -18,8 +18,8 @@ select id, display_name from customer where id = $1 for update;
 -- Erasure, step 4, in one statement: $1 customer id, $2 the ids of their (locked) identifiers, $3 those identifiers'
 -- values, $4 the API key asking, $5 the reason. Writes the audit row and returns it.
 --
--- Goes: every interaction linked to one of the identifiers, all identifier links of those interactions, the raw
--- deliveries those interactions and fragments came from, pending split-message parts that mention one of the
+-- Goes: every interaction linked to one of the identifiers, all identifier links of those interactions, every raw
+-- delivery that carried one of those interactions (by its event keys) or a fragment, pending split-message parts that mention one of the
 -- values, the identifiers and the customer.
 -- Fragments are matched on the text of their event: a value of 6 characters or more (any phone number or email
 -- address) anywhere in it; a shorter one only as a whole JSON string, so that a short account number does not
@@ -28,7 +28,7 @@ with doomed as (
     select distinct interaction_id as id from interaction_identifier where identifier_id = any($2::bigint[])
 ),
 interactions as (
-    delete from interaction where id in (select id from doomed) returning raw_event_id
+    delete from interaction where id in (select id from doomed) returning raw_event_id, source || '/' || external_id as key
 ),
 links as (
     delete from interaction_identifier where interaction_id in (select id from doomed)
@@ -43,8 +43,11 @@ fragments as (
     returning raw_event_id
 ),
 raw_events as (
+    -- Every delivery that carried one of the interactions (earlier revisions and duplicates too), found by its
+    -- event keys (a scan of raw_event: erasure is rare, and the hot path carries no extra index for it).
     delete from raw_event
     where id in (select raw_event_id from interactions union select raw_event_id from fragments)
+       or event_keys && (select array_agg(key) from interactions)
     returning 1
 ),
 -- LATER FEATURES: delete the customer's rows of each new table here, before the identifiers and the customer they
