@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import msgspec
@@ -77,6 +78,12 @@ def test_dates_amounts_and_ids_are_untouched() -> None:
     assert redact_text(text) == (text, {})
 
 
+def test_uuids_made_mostly_of_digits_are_untouched() -> None:
+    # The first three groups read as a Luhn-valid UnionPay number, but they are joined to the hex rest of the UUID.
+    text = "ticket 62527990-7794-1135-b115-8d5c0409e76a and a716-4242-4242-4242-4242"
+    assert redact_text(text) == (text, {})
+
+
 def test_no_partial_match_inside_a_longer_digit_run() -> None:
     for text in ("442424242424242424242", "00004242424242424242", "4242424242424242000", "x 44242424242424242424 y"):
         assert redact_text(text) == (text, {}), text
@@ -95,6 +102,10 @@ def test_bare_expiry_and_cvv_right_after_a_card() -> None:
     assert counts == {"card": 1, "expiry": 1, "cvv": 1}
 
 
+def test_bare_cvv_right_after_a_card() -> None:
+    assert redact_text("4242 4242 4242 4242 321 thanks") == ("[card ••••4242] [cvv] thanks", {"card": 1, "cvv": 1})
+
+
 def test_cvv_and_expiry_before_the_card_and_far_from_it() -> None:
     near = "security code 123, valid thru 01/30, card 6011111111111117"
     assert redact_text(near) == (
@@ -105,6 +116,53 @@ def test_cvv_and_expiry_before_the_card_and_far_from_it() -> None:
     redacted, counts = redact_text(far)
     assert redacted.endswith("cvv 321 exp 11/28")
     assert counts == {"card": 1}
+
+
+def test_spelled_out_digits_of_a_transcript_are_masked() -> None:
+    redacted, counts = redact_text("caller: it is 4 2 4 2 4 2 4 2 4 2 4 2 4 2 4 2 and the code is 1 2 3")
+    assert redacted == "caller: it is [card ••••4242] and the code is 1 2 3"
+    assert counts == {"card": 1}
+
+
+def test_card_inside_a_long_run_of_digit_groups_is_masked() -> None:
+    # More than 32 groups: the Luhn sums come from prefix sums instead of one check per window. "4 4 8 8 … 8" (19
+    # digits) is a valid Visa number too and overlaps the card: both are masked, the 16-digit card is the one shown.
+    spelled = " ".join("5555555555554444")
+    text = f"numbers {' '.join('7' * 20)} {spelled} {' '.join('8' * 20)} end"
+    redacted, counts = redact_text(text)
+    assert redacted == "numbers " + " ".join("7" * 20) + " [card ••••4444] 8 8 8 end"
+    assert counts == {"card": 1}
+
+
+def test_overlapping_candidates_are_all_masked() -> None:
+    # A card followed by its CVV: 4242424242424242 and 4242424242424242 055 (19 digits, Luhn-valid) are both
+    # candidates; nothing of either stays, the 16-digit card is the one shown.
+    assert is_card_number("4242424242424242055")
+    assert redact_text("card 4242 4242 4242 4242 055 thanks") == ("card [card ••••4242] thanks", {"card": 1})
+
+
+def test_random_cards_in_random_text_are_always_masked() -> None:
+    rng = random.Random(20261102)
+    prefixes = ("4", "51", "2720", "34", "37", "6011", "644", "65", "300", "36", "38", "3528", "62", "50", "67")
+    lengths = {"4": 16, "51": 16, "2720": 16, "34": 15, "37": 15, "300": 14, "36": 14}
+    words = ["hi", "my", "card", "is", "thanks", "order", "call", "me", ",", ".", ":", "(", ")", "!"]
+    for _ in range(500):
+        prefix = rng.choice(prefixes)
+        body = prefix + "".join(
+            rng.choice("0123456789") for _ in range(lengths.get(prefix, rng.randint(16, 19)) - 1 - len(prefix))
+        )
+        number = next(body + d for d in "0123456789" if is_card_number(body + d))
+        separator = rng.choice(["", " ", "-"])
+        written = separator.join(number[i : i + 4] for i in range(0, len(number), 4))
+        before = " ".join(rng.choices(words, k=rng.randint(0, 6)))
+        after = " ".join(rng.choices(words, k=rng.randint(0, 6)))
+        redacted, counts = redact_text(f"{before} {written} {after}")
+        assert counts == {"card": 1}, (written, redacted)
+        # A grouped 17–19 digit number whose first 16 digits are a valid number as well reads as a card and its CVV:
+        # all of it is masked, the first 16 are shown.
+        ambiguous = separator and len(number) > 16 and is_card_number(number[:16])
+        shown = number[12:16] if ambiguous else number[-4:]
+        assert redacted == f"{before} [card ••••{shown}] {after}", written
 
 
 def test_full_width_digits_in_cjk_text_are_masked() -> None:
