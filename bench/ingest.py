@@ -532,14 +532,35 @@ def measure(
     return list(results.values())
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+@dataclass
+class Targets:
+    """The two servers under test, each on its own database of one embedded PostgreSQL."""
+
+    workdir: Path
+    admin_dsn: str
+    unify_dsn: str
+    bare_dsn: str
+    unify_env: dict[str, str]
+    unify_port: int
+    bare_port: int
+    servers: tuple[Server, Server]
+
+    def check_alive(self) -> None:
+        for server in self.servers:
+            if server.process.poll() is not None:
+                raise RuntimeError(f"{server.name} died during the run:\n{server.log_tail()}")
+
+
+@contextmanager
+def bench_targets(prefix: str) -> Iterator[Targets]:
+    """Start the embedded PostgreSQL, `unify serve --workers 1` and the bare app; stop all of them afterwards."""
     warnings.filterwarnings("ignore", category=UserWarning, module="platformdirs")  # XDG_RUNTIME_DIR unset
     from unify.embedded import dsn_for_database, start_server
     from unify.logging import configure_logging
 
     configure_logging("console", "warning")  # unify's own log lines to stderr, and only the ones that matter
 
-    workdir = Path(tempfile.mkdtemp(prefix="unify-bench-"))
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
     # Registered before the server's own handler so that it runs after it (atexit is last-in, first-out):
     # the embedded server is stopped and its data deleted first, then the rest of the directory goes.
     atexit.register(shutil.rmtree, workdir, ignore_errors=True)
@@ -581,6 +602,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         unify.wait_ready(f"http://127.0.0.1:{unify_port}/readyz")
         bare.wait_ready(f"http://127.0.0.1:{bare_port}/", expect=None)  # answers 405 to GET once it serves
+        yield Targets(workdir, admin_dsn, unify_dsn, bare_dsn, unify_env, unify_port, bare_port, (unify, bare))
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    with bench_targets("unify-bench-") as t:
+        workdir, admin_dsn, unify_dsn, bare_dsn = t.workdir, t.admin_dsn, t.unify_dsn, t.bare_dsn
+        unify_env, unify_port, bare_port = t.unify_env, t.unify_port, t.bare_port
         created = subprocess.run(
             [*unify_command(), "keys", "create", "--scope", "ingest", "--name", "bench"],
             env=unify_env,
@@ -606,9 +634,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             ),
         ]
         results = {r.name: r for r in measure(targets, args, token, admin_dsn, workdir)}
-        for server in (unify, bare):
-            if server.process.poll() is not None:
-                raise RuntimeError(f"{server.name} died during the run:\n{server.log_tail()}")
+        t.check_alive()
 
     unify_rps, bare_rps = results["unify"].median.rps, results["bare"].median.rps
     ratio = unify_rps / bare_rps if bare_rps else 0.0

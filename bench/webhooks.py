@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import atexit
 import base64
 import hashlib
 import hmac
@@ -61,11 +60,8 @@ import signal
 import string
 import subprocess
 import sys
-import tempfile
 import time
-import warnings
 from collections.abc import Callable
-from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -77,22 +73,18 @@ import msgspec
 
 # bench/ is not a package: this script's directory is on sys.path when it runs, so bench/ingest.py imports as `ingest`.
 from ingest import (
-    BENCH_DIR,
     PHONE_NUMBERS,
     PROJECT_DIR,
     TARGET_RATIO,
     LoadResult,
-    Server,
     TargetResult,
     _checkpoint,
-    _create_databases,
     _exit_on_sigterm,
     _read_response,
     _WorkerResult,
-    free_port,
+    bench_targets,
     log,
     percentile,
-    running,
     settled_count,
     unify_command,
 )
@@ -819,53 +811,9 @@ def probe(target: HttpTarget) -> None:
 
 
 def run_http(args: argparse.Namespace) -> dict[str, Any]:
-    warnings.filterwarnings("ignore", category=UserWarning, module="platformdirs")  # XDG_RUNTIME_DIR unset
-    from unify.embedded import dsn_for_database, start_server
-    from unify.logging import configure_logging
-
-    configure_logging("console", "warning")
-
-    workdir = Path(tempfile.mkdtemp(prefix="unify-bench-webhooks-"))
-    # Registered before the server's own handler so that it runs after it (atexit is last-in, first-out).
-    atexit.register(shutil.rmtree, workdir, ignore_errors=True)
-    log(f"starting embedded PostgreSQL in {workdir}")
-    admin_dsn = start_server(workdir / "pgdata", cleanup="delete")
-    asyncio.run(_create_databases(admin_dsn, ["unify", "bare"]))
-    unify_dsn = dsn_for_database(admin_dsn, "unify")
-    bare_dsn = dsn_for_database(admin_dsn, "bare")
-
-    with ExitStack() as stack:
-        unify_port, bare_port = free_port(), free_port()
-        unify_env = {**os.environ, "DATABASE_URL": unify_dsn, "UNIFY_DATA_DIR": str(workdir / "unify-data")}
-        log(f"starting unify on port {unify_port}")
-        unify = stack.enter_context(
-            running(
-                Server(
-                    "unify",
-                    [*unify_command(), "serve", "--host", "127.0.0.1", "--port", str(unify_port), "--workers", "1"],
-                    unify_env,
-                    workdir / "unify.log",
-                )
-            )
-        )
-        log(f"starting the bare app on port {bare_port}")
-        bare = stack.enter_context(
-            running(
-                Server(
-                    "bare app",
-                    [
-                        sys.executable,
-                        *"-m granian --interface asgi --workers 1 --no-access-log".split(),
-                        *("--host", "127.0.0.1", "--port", str(bare_port)),
-                        *("--working-dir", str(BENCH_DIR), "_bare_app:app"),
-                    ],
-                    {**os.environ, "DATABASE_URL": bare_dsn},
-                    workdir / "bare.log",
-                )
-            )
-        )
-        unify.wait_ready(f"http://127.0.0.1:{unify_port}/readyz")
-        bare.wait_ready(f"http://127.0.0.1:{bare_port}/", expect=None)  # answers 405 to GET once it serves
+    with bench_targets("unify-bench-webhooks-") as t:
+        workdir, admin_dsn, unify_dsn, bare_dsn = t.workdir, t.admin_dsn, t.unify_dsn, t.bare_dsn
+        unify_env, unify_port, bare_port = t.unify_env, t.unify_port, t.bare_port
 
         token = secrets.token_hex(16)  # a Twilio auth token is 32 hex digits
         public_base_url = f"http://127.0.0.1:{unify_port}"
@@ -898,9 +846,7 @@ def run_http(args: argparse.Namespace) -> dict[str, Any]:
         for target in targets:
             probe(target)
         results = {r.name: r for r in measure(targets, args, admin_dsn, workdir)}
-        for server in (unify, bare):
-            if server.process.poll() is not None:
-                raise RuntimeError(f"{server.name} died during the run:\n{server.log_tail()}")
+        t.check_alive()
 
     unify_rps, bare_rps = results["unify twilio-sms"].median.rps, results["bare"].median.rps
     ratio = unify_rps / bare_rps if bare_rps else 0.0
