@@ -6,9 +6,6 @@ insert into raw_event (
 values ($1, $2, $3, $4, $5, $6, $7, $8, case when $7 = 'processed' then now() end, $9, $10)
 returning id;
 
--- name: mark_raw_event_processed
-update raw_event set status = 'processed', processed_at = now(), error = null where id = $1;
-
 -- name: upsert_interaction
 -- See upsert_interaction_event (migrations 0003, 0004) for how deliveries of one key fold together.
 select o_interaction_id as id, o_created as created, o_customer_id as customer_id
