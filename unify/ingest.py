@@ -80,6 +80,15 @@ class _Counts:
             case "duplicate":
                 self.duplicates += 1
 
+    def batch_result(self, raw_event_id: int) -> IngestBatchResult:
+        return IngestBatchResult(
+            raw_event_id=raw_event_id,
+            results=self.results,
+            created=self.created,
+            updated=self.updated,
+            duplicates=self.duplicates,
+        )
+
 
 async def store_raw(
     pool: asyncpg.Pool,
@@ -371,16 +380,9 @@ async def _ingest_single_event(
         key_id,
         redactions,
     )
-    result = await _result(conn, event, row)
     counts = _Counts()
-    counts.add(result)
-    return IngestBatchResult(
-        raw_event_id=row["raw_event_id"],
-        results=counts.results,
-        created=counts.created,
-        updated=counts.updated,
-        duplicates=counts.duplicates,
-    )
+    counts.add(await _result(conn, event, row))
+    return counts.batch_result(row["raw_event_id"])
 
 
 ExtraApply = Callable[[asyncpg.Connection, int, "_Counts"], Awaitable[None]]
@@ -413,13 +415,7 @@ async def ingest_events(
                     counts.add(await apply_event(conn, event, raw_event_id=raw_event_id, options=options))
                 if extra is not None:
                     await extra(conn, raw_event_id, counts)
-            return IngestBatchResult(
-                raw_event_id=raw_event_id,
-                results=counts.results,
-                created=counts.created,
-                updated=counts.updated,
-                duplicates=counts.duplicates,
-            )
+            return counts.batch_result(raw_event_id)
         except _RETRYABLE:
             if attempt == _ATTEMPTS:
                 await _keep_failed(pool, raw, "gave up after repeated deadlocks", options)
