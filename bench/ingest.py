@@ -652,27 +652,34 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def print_table(report: dict[str, Any]) -> None:
+def print_table(report: dict[str, Any], *, title: str = "ingest benchmark", subject: str = "unify") -> None:
+    """The result table both benchmarks print: one row per target, the ratio, and the stored/acknowledged check."""
+
     def ms(value: float | None) -> str:
         return "-" if value is None else f"{value:.1f}"
 
     rounds = report["rounds"]
     print(
-        f"\ningest benchmark: {report['connections']} connections, {report['duration_s']} s per target"
+        f"\n{title}: {report['connections']} connections, {report['duration_s']} s per target"
         + (f" × {rounds} rounds (median round shown)" if rounds > 1 else "")
         + f", after {report['warmup_s']} s warm-up; client {report['client']}"
     )
-    print(f"{'target':<8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'sock err':>9}")
+    if "bare_bodies" in report:
+        print(f"bare app fed {report['bare_bodies']}")
+    width = max(8, *(len(name) for name in report["targets"]))
+    print(f"{'target':<{width}} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'sock err':>9}")
     for name, t in report["targets"].items():
         each = "  rounds: " + ", ".join(f"{x:.0f}" for x in t["rounds_req_per_s"]) if rounds > 1 else ""
         print(
-            f"{name:<8} {t['req_per_s']:>9.1f} {ms(t['p50_ms']):>8} {ms(t['p99_ms']):>8} "
+            f"{name:<{width}} {t['req_per_s']:>9.1f} {ms(t['p50_ms']):>8} {ms(t['p99_ms']):>8} "
             f"{t['non_2xx']:>8} {t['socket_errors']:>9}{each}"
         )
     verdict = "meets" if report["meets_target"] else "BELOW"
-    print(f"ratio (unify / bare) = {report['ratio']:.2f}  ({verdict} the target of ≥ {report['target_ratio']})")
+    print(f"ratio ({subject} / bare) = {report['ratio']:.2f}  ({verdict} the target of ≥ {report['target_ratio']})")
     for name, t in report["targets"].items():
         extra = f" (+{t['unanswered']} sent but unanswered, e.g. in flight at the stop)" if t["unanswered"] else ""
+        if t.get("reused_bodies"):
+            extra += f" ({t['reused_bodies']} requests repeated a body: the pool ran out)"
         state = "ok" if t["consistent"] else "MISMATCH"
         print(f"{name}: stored {t['stored']} / acknowledged {t['acknowledged']}{extra}  {state}")
 

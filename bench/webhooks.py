@@ -85,6 +85,7 @@ from ingest import (
     bench_targets,
     log,
     percentile,
+    print_table,
     settled_count,
     unify_command,
 )
@@ -865,36 +866,6 @@ def run_http(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def print_http(report: dict[str, Any]) -> None:
-    def ms(value: float | None) -> str:
-        return "-" if value is None else f"{value:.1f}"
-
-    rounds = report["rounds"]
-    print(
-        f"\ntwilio-sms webhook ingest: {report['connections']} connections, {report['duration_s']} s per target"
-        + (f" × {rounds} rounds (median round shown)" if rounds > 1 else "")
-        + f", after {report['warmup_s']} s warm-up; client {report['client']}"
-    )
-    print(f"bare app fed {report['bare_bodies']}")
-    print(f"{'target':<18} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'sock err':>9}")
-    for name, t in report["targets"].items():
-        each = "  rounds: " + ", ".join(f"{x:.0f}" for x in t["rounds_req_per_s"]) if rounds > 1 else ""
-        print(
-            f"{name:<18} {t['req_per_s']:>9.1f} {ms(t['p50_ms']):>8} {ms(t['p99_ms']):>8} "
-            f"{t['non_2xx']:>8} {t['socket_errors']:>9}{each}"
-        )
-    verdict = "meets" if report["meets_target"] else "BELOW"
-    print(
-        f"ratio (unify twilio-sms / bare) = {report['ratio']:.2f}  ({verdict} the target of ≥ {report['target_ratio']})"
-    )
-    for name, t in report["targets"].items():
-        extra = f" (+{t['unanswered']} sent but unanswered, e.g. in flight at the stop)" if t["unanswered"] else ""
-        if t["reused_bodies"]:
-            extra += f" ({t['reused_bodies']} requests repeated a body: the pool ran out)"
-        state = "ok" if t["consistent"] else "MISMATCH"
-        print(f"{name}: stored {t['stored']} / acknowledged {t['acknowledged']}{extra}  {state}")
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Command line
 
@@ -956,7 +927,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.only != "parse":
             report["http"] = run_http(args)
             if not args.json:
-                print_http(report["http"])
+                print_table(report["http"], title="twilio-sms webhook ingest", subject="unify twilio-sms")
     except KeyboardInterrupt:
         log("interrupted; cleaning up")
         return 130
