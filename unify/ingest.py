@@ -18,7 +18,7 @@ import structlog
 
 from schemas import FieldError, IngestBatchResult, IngestResult, InteractionEvent
 from unify.errors import BadRequest, PayloadTooLarge, Unauthorized, UnifyError, UnsupportedMediaType
-from unify.identity import normalize_identifiers
+from unify.identity import IdentityPolicy, normalize_identifiers
 from unify.store import load_queries
 
 log = structlog.get_logger("unify.ingest")
@@ -53,11 +53,13 @@ class Sealer(Protocol):
 @dataclass(frozen=True)
 class IngestOptions:
     """How deliveries are stored: the phone region for numbers without a country code, the key that seals raw
-    bodies (None: kept in the clear), and the redactor that masks card numbers before texts are stored."""
+    bodies (None: kept in the clear), the redactor that masks card numbers before texts are stored, and the
+    identity policy (normalization rules, merge level, limits, shared threshold)."""
 
     default_region: str = "US"
     sealer: Sealer | None = None
     redact: Redactor | None = None
+    identity: IdentityPolicy = field(default_factory=IdentityPolicy)
 
     def in_region(self, region: str) -> IngestOptions:
         return self if region == self.default_region else replace(self, default_region=region)
@@ -313,9 +315,9 @@ def _event_args(event: InteractionEvent) -> tuple[object, ...]:
     )
 
 
-def _identity_args(event: InteractionEvent, default_region: str) -> tuple[object, ...]:
+def _identity_args(event: InteractionEvent, options: IngestOptions) -> tuple[object, ...]:
     """The normalized identifiers as parallel arrays (kinds, values, verification levels), then the display name."""
-    identifiers = normalize_identifiers(event.customer.identifiers, default_region)
+    identifiers = normalize_identifiers(event.customer.identifiers, options.default_region, options.identity.rules)
     return (
         [i.kind for i in identifiers],
         [i.value for i in identifiers],
@@ -356,8 +358,9 @@ async def apply_event(
         _Q["upsert_interaction"],
         *_event_args(stored),
         raw_event_id,
-        *_identity_args(stored, options.default_region),
+        *_identity_args(stored, options),
         redactions,
+        options.identity.linking,
     )
     return await _result(conn, event, row)
 
@@ -371,7 +374,7 @@ async def _ingest_single_event(
     row = await conn.fetchrow(
         _Q["ingest_single_event"],
         *_event_args(stored),
-        *_identity_args(stored, options.default_region),
+        *_identity_args(stored, options),
         raw.route,
         raw.content_type,
         _stored_headers(raw),
@@ -379,6 +382,7 @@ async def _ingest_single_event(
         raw.body_size,
         key_id,
         redactions,
+        options.identity.linking,
     )
     counts = _Counts()
     counts.add(await _result(conn, event, row))

@@ -20,6 +20,13 @@
 | `UNIFY_RETENTION_<CHANNEL>_DAYS` | `0` (keep) | VOICE, SMS, EMAIL, CHAT interactions older than this are purged. |
 | `UNIFY_PURGE_INTERVAL_SECONDS` | `3600` | How often `unify serve` purges (0: never; `unify purge` by hand). |
 | `UNIFY_REDACT_IBAN` / `UNIFY_REDACT_NATIONAL_IDS` | `false` | Also mask IBANs / national ids (cards always are). |
+| `UNIFY_MERGE_MIN_VERIFICATION` | `authenticated` | Weakest evidence that merges two customers by itself; weaker → a suggestion. |
+| `UNIFY_IDENTIFIER_LIMITS` | `account=1,phone=5,email=5` | Most identifiers of a kind one customer may hold; a merge past them is vetoed. |
+| `UNIFY_SHARED_IDENTIFIER_THRESHOLD` | `3` | Distinct customers seen on one identifier before it is marked shared. |
+| `UNIFY_NORMALIZE_RULES` | empty | Extra equivalences, comma-separated: `gmail-dots`, `plus-tags`, `br-mobile-ninth-digit`. |
+| `UNIFY_BLOCKED_IDENTIFIERS` | empty | Comma-separated `kind:value` (normalized) that never link, e.g. `phone:+18005550100`. |
+| `UNIFY_BLOCKED_PATTERNS` | empty | Comma-separated regular expressions matched against `kind:value`; a match never links. |
+| `UNIFY_FUZZY_MIN_SCORE` | `0.85` | Lowest name-similarity score (0–1) that makes a fuzzy merge suggestion. |
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from typing import Literal
 import msgspec
 import platformdirs
 
+from schemas import Verification
 from unify.errors import ConfigurationError
 
 LogFormat = Literal["auto", "json", "console"]
@@ -64,6 +72,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     purge_interval_seconds: float = 3600.0
     redact_iban: bool = False
     redact_national_ids: bool = False
+    merge_min_verification: Verification = "authenticated"
+    identifier_limits: str = "account=1,phone=5,email=5"
+    shared_identifier_threshold: int = 3
+    normalize_rules: str = ""
+    blocked_identifiers: str = ""
+    blocked_patterns: str = ""
+    fuzzy_min_score: float = 0.85
 
     @property
     def embedded_pgdata(self) -> Path:
@@ -94,6 +109,13 @@ _ENV_FIELDS = {
     "purge_interval_seconds": ("UNIFY_PURGE_INTERVAL_SECONDS",),
     "redact_iban": ("UNIFY_REDACT_IBAN",),
     "redact_national_ids": ("UNIFY_REDACT_NATIONAL_IDS",),
+    "merge_min_verification": ("UNIFY_MERGE_MIN_VERIFICATION",),
+    "identifier_limits": ("UNIFY_IDENTIFIER_LIMITS",),
+    "shared_identifier_threshold": ("UNIFY_SHARED_IDENTIFIER_THRESHOLD",),
+    "normalize_rules": ("UNIFY_NORMALIZE_RULES",),
+    "blocked_identifiers": ("UNIFY_BLOCKED_IDENTIFIERS",),
+    "blocked_patterns": ("UNIFY_BLOCKED_PATTERNS",),
+    "fuzzy_min_score": ("UNIFY_FUZZY_MIN_SCORE",),
 }
 
 
@@ -104,7 +126,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
     for field, names in _ENV_FIELDS.items():
         for name in names:
             if environ.get(name):
-                raw[field] = environ[name].lower() if field in ("log_format", "log_level") else environ[name]
+                raw[field] = environ[name].lower() if field in ("log_format", "log_level", "merge_min_verification") else environ[name]
                 break
     raw.update({k: v for k, v in overrides.items() if v is not None})
     try:
@@ -113,6 +135,10 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         raise ConfigurationError(f"invalid setting: {exc}") from exc
     if len(settings.default_region) != 2 or not settings.default_region.isalpha():
         raise ConfigurationError("UNIFY_DEFAULT_REGION must be a two-letter region code such as US or GB")
+    if settings.shared_identifier_threshold < 2:
+        raise ConfigurationError("UNIFY_SHARED_IDENTIFIER_THRESHOLD must be at least 2")
+    if not 0 < settings.fuzzy_min_score <= 1:
+        raise ConfigurationError("UNIFY_FUZZY_MIN_SCORE must be in (0, 1]")
     if settings.max_body_bytes < 1024:
         raise ConfigurationError("UNIFY_MAX_BODY_BYTES must be at least 1024")
     return msgspec.structs.replace(settings, default_region=settings.default_region.upper())

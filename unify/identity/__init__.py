@@ -1,10 +1,28 @@
-"""Identity: normalizing identifiers, and the rule that links them to customers.
+"""Identity: normalizing identifiers, and the rules that link them to customers.
 
 The linking rule runs in PostgreSQL, in the same statement that stores the interaction (function
-`link_interaction_identifiers`, migration 0003): an identifier already linked to a customer brings the interaction
-to that customer (the most strongly verified one first); identifiers nobody owns yet join it (rule `same-event`) or
-a new customer (rule `first-contact`). Two existing customers are never merged by ingest."""
+`link_interaction_identifiers`, migration 0007); merges, undo, detach and suggestions are in `unify.identity.merges`.
+The README's "Identity" section states the rules for an administrator."""
 
-from unify.identity._normalize import NormalizedIdentifier, normalize_identifier, normalize_identifiers
+from unify.identity._normalize import (
+    DEFAULT_RULES,
+    EQUIVALENCE_RULES,
+    NormalizationRules,
+    NormalizedIdentifier,
+    normalize_identifier,
+    normalize_identifiers,
+)
+from unify.identity._policy import IdentityPolicy, identity_policy, parse_limits, parse_rules
 
-__all__ = ["NormalizedIdentifier", "normalize_identifier", "normalize_identifiers"]
+__all__ = [
+    "DEFAULT_RULES",
+    "EQUIVALENCE_RULES",
+    "IdentityPolicy",
+    "NormalizationRules",
+    "NormalizedIdentifier",
+    "identity_policy",
+    "normalize_identifier",
+    "normalize_identifiers",
+    "parse_limits",
+    "parse_rules",
+]

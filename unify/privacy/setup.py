@@ -9,6 +9,7 @@ from typing import Any
 
 import structlog
 
+from unify.identity import identity_policy
 from unify.ingest import IngestOptions
 from unify.privacy.redact import RedactionPolicy, redact_event
 from unify.privacy.vault import RawKeyring, VaultError, load_or_create_keyring
@@ -39,6 +40,7 @@ def ingest_options(settings: Settings) -> IngestOptions:
         default_region=settings.default_region,
         sealer=raw_keyring(settings),
         redact=partial(redact_event, policy=policy),
+        identity=identity_policy(settings),
     )
 
 

@@ -1,18 +1,7 @@
 -- name: get_interaction
--- The customer of an interaction is derived from its identifiers' current links, never stored on it:
--- the most strongly verified linked identifier decides, then the earliest link.
-select
-    i.id, i.identified, i.received_at, i.updated_at, i.raw_event_id, i.event,
-    (
-        select d.customer_id
-        from interaction_identifier ii
-        join identifier d on d.id = ii.identifier_id
-        where ii.interaction_id = i.id and d.customer_id is not null
-        order by array_position(array['unverified', 'carrier_attested', 'signed', 'authenticated'],
-                                ii.verification) desc,
-                 d.linked_at
-        limit 1
-    ) as customer_id
+-- The customer of an interaction is derived from its identifiers' current links, never stored on it
+-- (interaction_customer, migration 0007).
+select i.id, i.identified, i.received_at, i.updated_at, i.raw_event_id, i.event, interaction_customer(i.id) as customer_id
 from interaction i
 where i.id = $1;
 
