@@ -7,6 +7,7 @@ UnifyError
 ├── Unauthorized          401   missing or unknown API key
 ├── Forbidden             403   key lacks the scope
 ├── NotFound              404
+├── Conflict              409   the request contradicts the current state (a vetoed merge, an undone undo)
 └── ServiceUnavailable    503   database down or not migrated
 """
 
@@ -72,6 +73,12 @@ class NotFound(UnifyError):
     status = 404
     title = "Not found"
     slug = "not-found"
+
+
+class Conflict(UnifyError):
+    status = 409
+    title = "Conflict"
+    slug = "conflict"
 
 
 class ServiceUnavailable(UnifyError):

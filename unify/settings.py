@@ -25,7 +25,7 @@
 | `UNIFY_SHARED_IDENTIFIER_THRESHOLD` | `3` | Distinct customers seen on one identifier before it is marked shared. |
 | `UNIFY_NORMALIZE_RULES` | empty | Extra equivalences, comma-separated: `gmail-dots`, `plus-tags`, `br-mobile-ninth-digit`. |
 | `UNIFY_BLOCKED_IDENTIFIERS` | empty | Comma-separated `kind:value` (normalized) that never link, e.g. `phone:+18005550100`. |
-| `UNIFY_BLOCKED_PATTERNS` | empty | Comma-separated regular expressions matched against `kind:value`; a match never links. |
+| `UNIFY_BLOCKED_PATTERNS` | empty | Regular expressions, separated by spaces, searched in `kind:value`; a match never links. |
 | `UNIFY_FUZZY_MIN_SCORE` | `0.85` | Lowest name-similarity score (0–1) that makes a fuzzy merge suggestion. |
 """
 

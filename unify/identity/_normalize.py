@@ -1,7 +1,8 @@
 """One normalization per identifier kind, used by ingest and lookups alike.
 
 A value that cannot identify a person (anonymous or withheld caller, a no-reply address, a number too short to be
-real) normalizes to None: it is kept on the interaction as given but never links anyone."""
+real) normalizes to None: it is kept on the interaction as given but never links anyone. So does a value on the
+administrators' block list; optional equivalences (`NormalizationRules`) fold variants of one mailbox or number."""
 
 from __future__ import annotations
 
@@ -34,6 +35,27 @@ _JUNK_CALLERS = frozenset(
 _JUNK_MAILBOXES = re.compile(
     r"^(no[-_.]?reply|do[-_.]?not[-_.]?reply|postmaster|mailer[-_.]daemon|bounces?)([+\-_.].*)?$"
 )
+_GMAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
+_BR_COUNTRY_CODE = 55
+# Before 2016 Brazilian mobiles had 8 digits (first 6-9) after a two-digit area code; they all gained a leading 9.
+_BR_OLD_MOBILE = re.compile(r"[1-9][1-9][6-9]\d{7}")
+
+
+EQUIVALENCE_RULES = frozenset({"gmail-dots", "plus-tags", "br-mobile-ninth-digit"})
+"""Equivalences beyond plain normalization, each off unless named in UNIFY_NORMALIZE_RULES."""
+
+
+@dataclass(frozen=True)
+class NormalizationRules:
+    """Optional equivalences (names from EQUIVALENCE_RULES) and the block list: exact (kind, normalized value)
+    pairs and patterns matched against `kind:value`. A blocked identifier never links anyone."""
+
+    equivalences: frozenset[str] = frozenset()
+    blocked: frozenset[tuple[str, str]] = frozenset()
+    blocked_patterns: tuple[re.Pattern[str], ...] = ()
+
+
+DEFAULT_RULES = NormalizationRules()
 
 
 @dataclass(frozen=True, order=True)
@@ -44,8 +66,9 @@ class NormalizedIdentifier:
 
 
 @functools.lru_cache(maxsize=65_536)
-def normalize_phone(raw: str, default_region: str) -> str | None:
-    """E.164, or None for a value that cannot reach a person. Cached: the same numbers come back all day."""
+def normalize_phone(raw: str, default_region: str, *, br_ninth_digit: bool = False) -> str | None:
+    """E.164 without any extension, or None for a value that cannot reach a person; `br_ninth_digit` writes old
+    8-digit Brazilian mobile numbers with their ninth digit. Cached: the same numbers come back all day."""
     value = raw.strip()
     lowered = value.lower()
     if lowered in _JUNK_CALLERS:
@@ -64,12 +87,17 @@ def normalize_phone(raw: str, default_region: str) -> str | None:
         number = phonenumbers.parse(value, default_region)
     except phonenumbers.NumberParseException:
         return None
-    if not phonenumbers.is_possible_number(number):
+    national = phonenumbers.national_significant_number(number)
+    if set(national) <= {"0"} or len(national) < 5 or not phonenumbers.is_possible_number(number):
         return None
+    if br_ninth_digit and number.country_code == _BR_COUNTRY_CODE and _BR_OLD_MOBILE.fullmatch(national):
+        return f"+{_BR_COUNTRY_CODE}{national[:2]}9{national[2:]}"
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def normalize_email(raw: str) -> str | None:
+def normalize_email(raw: str, *, gmail_dots: bool = False, plus_tags: bool = False) -> str | None:
+    """`local@domain` lower-cased, without display name, the domain IDNA-encoded; `plus_tags` drops a `+tag`
+    from the local part, `gmail_dots` drops its dots at gmail.com (and googlemail.com, which becomes gmail.com)."""
     _, address = parseaddr(raw.strip())
     if address.count("@") != 1:
         return None
@@ -84,32 +112,49 @@ def normalize_email(raw: str) -> str | None:
         return None
     if _JUNK_MAILBOXES.match(local):
         return None
+    if plus_tags:
+        local = local.split("+", 1)[0] or local
+    if gmail_dots and domain in _GMAIL_DOMAINS:
+        local = local.replace(".", "") or local
+        domain = "gmail.com"
+    if _JUNK_MAILBOXES.match(local):
+        return None
     return f"{local}@{domain}"
 
 
-def normalize_identifier(identifier: Identifier, default_region: str) -> NormalizedIdentifier | None:
-    """The normalized form of one identifier, or None when it cannot identify anyone."""
+def normalize_identifier(
+    identifier: Identifier, default_region: str, rules: NormalizationRules = DEFAULT_RULES
+) -> NormalizedIdentifier | None:
+    """The normalized form of one identifier under `rules`, or None when it cannot identify anyone or is blocked."""
     value: str | None
     match identifier.kind:
         case "phone":
-            value = normalize_phone(identifier.value, default_region)
+            value = normalize_phone(
+                identifier.value, default_region, br_ninth_digit="br-mobile-ninth-digit" in rules.equivalences
+            )
         case "email":
-            value = normalize_email(identifier.value)
+            value = normalize_email(
+                identifier.value,
+                gmail_dots="gmail-dots" in rules.equivalences,
+                plus_tags="plus-tags" in rules.equivalences,
+            )
         case _:
             value = identifier.value.strip() or None
             if value is not None and value.lower() in _JUNK_CALLERS:
                 value = None
-    if value is None:
+    if value is None or _blocked(identifier.kind, value, rules):
         return None
     return NormalizedIdentifier(identifier.kind, value, identifier.verification)
 
 
-def normalize_identifiers(identifiers: list[Identifier], default_region: str) -> list[NormalizedIdentifier]:
+def normalize_identifiers(
+    identifiers: list[Identifier], default_region: str, rules: NormalizationRules = DEFAULT_RULES
+) -> list[NormalizedIdentifier]:
     """Normalize, drop junk, and keep each (kind, value) once at its strongest verification; sorted so that
     concurrent transactions lock identifier rows in the same order."""
     best: dict[tuple[str, str], NormalizedIdentifier] = {}
     for identifier in identifiers:
-        normalized = normalize_identifier(identifier, default_region)
+        normalized = normalize_identifier(identifier, default_region, rules)
         if normalized is None:
             continue
         key = (normalized.kind, normalized.value)
@@ -117,6 +162,13 @@ def normalize_identifiers(identifiers: list[Identifier], default_region: str) ->
         if current is None or _rank(normalized.verification) > _rank(current.verification):
             best[key] = normalized
     return sorted(best.values())
+
+
+def _blocked(kind: str, value: str, rules: NormalizationRules) -> bool:
+    if (kind, value) in rules.blocked:
+        return True
+    key = f"{kind}:{value}"
+    return any(pattern.search(key) for pattern in rules.blocked_patterns)
 
 
 def _rank(level: Verification) -> int:

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import get_args
 
-from schemas import IdentifierKind, Verification
+from schemas import Identifier, IdentifierKind, Verification
 from unify.errors import ConfigurationError
-from unify.identity._normalize import EQUIVALENCE_RULES, NormalizationRules
+from unify.identity._normalize import EQUIVALENCE_RULES, NormalizationRules, normalize_identifier
 
 DEFAULT_LIMITS: Mapping[str, int] = MappingProxyType({"account": 1, "phone": 5, "email": 5})
 
@@ -54,7 +54,9 @@ def parse_limits(text: str) -> dict[str, int]:
     return limits
 
 
-def parse_rules(equivalences: str, blocked: str, patterns: str) -> NormalizationRules:
+def parse_rules(equivalences: str, blocked: str, patterns: str, default_region: str = "US") -> NormalizationRules:
+    """The rules from the three settings. Blocked values are normalized like any identifier (so `phone:(800)
+    555-0100` blocks `+18005550100`); patterns are separated by whitespace (a comma may occur inside one)."""
     names = frozenset(filter(None, (part.strip().lower() for part in equivalences.split(","))))
     unknown = names - EQUIVALENCE_RULES
     if unknown:
@@ -67,16 +69,19 @@ def parse_rules(equivalences: str, blocked: str, patterns: str) -> Normalization
         kind, sep, value = item.partition(":")
         if not sep or kind.lower() not in kinds or not value:
             raise ConfigurationError(f"UNIFY_BLOCKED_IDENTIFIERS: {item!r} is not KIND:VALUE (e.g. phone:+18005550100)")
-        blocked_values.add((kind.lower(), value))
+        normalized = normalize_identifier(
+            Identifier(kind=kind.lower(), value=value),  # type: ignore[arg-type]
+            default_region,
+            NormalizationRules(equivalences=names),
+        )
+        blocked_values.add((kind.lower(), normalized.value if normalized else value))
     compiled: list[re.Pattern[str]] = []
-    for item in filter(None, (part.strip() for part in patterns.split(","))):
+    for item in patterns.split():
         try:
             compiled.append(re.compile(item))
         except re.error as exc:
             raise ConfigurationError(f"UNIFY_BLOCKED_PATTERNS: {item!r} is not a regular expression: {exc}") from exc
-    return NormalizationRules(
-        equivalences=names, blocked=frozenset(blocked_values), blocked_patterns=tuple(compiled)
-    )
+    return NormalizationRules(equivalences=names, blocked=frozenset(blocked_values), blocked_patterns=tuple(compiled))
 
 
 def identity_policy(settings: object) -> IdentityPolicy:
@@ -86,6 +91,7 @@ def identity_policy(settings: object) -> IdentityPolicy:
             getattr(settings, "normalize_rules", ""),
             getattr(settings, "blocked_identifiers", ""),
             getattr(settings, "blocked_patterns", ""),
+            getattr(settings, "default_region", "US"),
         ),
         merge_min_verification=getattr(settings, "merge_min_verification", "authenticated"),
         limits=MappingProxyType(parse_limits(getattr(settings, "identifier_limits", ""))),
