@@ -59,15 +59,18 @@ class CustomerIdentifier(Struct, frozen=True, kw_only=True):
     linked_at: datetime | None
     link_rule: str | None
     linked_by_interaction: UUID | None
+    shared: bool = False
 
 
 class Customer(Struct, frozen=True, kw_only=True):
-    """A person, as the set of identifiers linked to them by evidence."""
+    """A person, as the set of identifiers linked to them by evidence. Asked by the id of a customer that was merged
+    into another, the answer is the customer it belongs to now (`merged_customer_ids` lists the merged ones)."""
 
     id: UUID
     display_name: str | None
     created_at: datetime
     identifiers: list[CustomerIdentifier]
+    merged_customer_ids: list[UUID] = field(default_factory=list)
 
 
 class FieldError(Struct, frozen=True, kw_only=True):

@@ -34,8 +34,12 @@ async def get_customer(conn: asyncpg.Connection, customer_id: UUID) -> Customer 
         return None
     identifiers = [
         msgspec.convert(dict(r), CustomerIdentifier)
-        for r in await conn.fetch(_Q["get_customer_identifiers"], customer_id)
+        for r in await conn.fetch(_Q["get_customer_identifiers"], row["id"])
     ]
     return Customer(
-        id=row["id"], display_name=row["display_name"], created_at=row["created_at"], identifiers=identifiers
+        id=row["id"],
+        display_name=row["display_name"],
+        created_at=row["created_at"],
+        identifiers=identifiers,
+        merged_customer_ids=list(row["merged_customer_ids"]),
     )

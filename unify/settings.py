@@ -20,12 +20,12 @@
 | `UNIFY_RETENTION_<CHANNEL>_DAYS` | `0` (keep) | VOICE, SMS, EMAIL, CHAT interactions older than this are purged. |
 | `UNIFY_PURGE_INTERVAL_SECONDS` | `3600` | How often `unify serve` purges (0: never; `unify purge` by hand). |
 | `UNIFY_REDACT_IBAN` / `UNIFY_REDACT_NATIONAL_IDS` | `false` | Also mask IBANs / national ids (cards always are). |
-| `UNIFY_MERGE_MIN_VERIFICATION` | `authenticated` | Weakest evidence that merges two customers by itself; weaker → a suggestion. |
-| `UNIFY_IDENTIFIER_LIMITS` | `account=1,phone=5,email=5` | Most identifiers of a kind one customer may hold; a merge past them is vetoed. |
+| `UNIFY_MERGE_MIN_VERIFICATION` | `authenticated` | Weakest evidence that merges customers; weaker: a suggestion. |
+| `UNIFY_IDENTIFIER_LIMITS` | `account=1,phone=5,email=5` | Most of a kind per customer; merges past it are vetoed. |
 | `UNIFY_SHARED_IDENTIFIER_THRESHOLD` | `3` | Distinct customers seen on one identifier before it is marked shared. |
-| `UNIFY_NORMALIZE_RULES` | empty | Extra equivalences, comma-separated: `gmail-dots`, `plus-tags`, `br-mobile-ninth-digit`. |
-| `UNIFY_BLOCKED_IDENTIFIERS` | empty | Comma-separated `kind:value` (normalized) that never link, e.g. `phone:+18005550100`. |
-| `UNIFY_BLOCKED_PATTERNS` | empty | Regular expressions, separated by spaces, searched in `kind:value`; a match never links. |
+| `UNIFY_NORMALIZE_RULES` | empty | Equivalences, comma-separated: `gmail-dots`, `plus-tags`, `br-mobile-ninth-digit`. |
+| `UNIFY_BLOCKED_IDENTIFIERS` | empty | Comma-separated `kind:value` that never link, e.g. `phone:+18005550100`. |
+| `UNIFY_BLOCKED_PATTERNS` | empty | Regular expressions (space-separated) searched in `kind:value`: never link. |
 | `UNIFY_FUZZY_MIN_SCORE` | `0.85` | Lowest name-similarity score (0–1) that makes a fuzzy merge suggestion. |
 """
 
@@ -126,7 +126,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
     for field, names in _ENV_FIELDS.items():
         for name in names:
             if environ.get(name):
-                raw[field] = environ[name].lower() if field in ("log_format", "log_level", "merge_min_verification") else environ[name]
+                lowered = field in ("log_format", "log_level", "merge_min_verification")
+                raw[field] = environ[name].lower() if lowered else environ[name]
                 break
     raw.update({k: v for k, v in overrides.items() if v is not None})
     try:

@@ -17,6 +17,7 @@ from unify.http._middleware import request_log_middleware
 from unify.http._problems import EXCEPTION_HANDLERS
 from unify.http.customers import CustomerController
 from unify.http.health import healthz, readyz
+from unify.http.identity import IDENTITY_HANDLERS
 from unify.http.interactions import InteractionController
 from unify.http.privacy import PRIVACY_HANDLERS
 from unify.http.webhooks import WebhookController
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             InteractionController,
             CustomerController,
             *PRIVACY_HANDLERS,  # after CustomerController: same paths, other methods
+            *IDENTITY_HANDLERS,
             WebhookController,
         ],
         lifespan=[lifespan],

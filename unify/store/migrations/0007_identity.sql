@@ -38,7 +38,8 @@ alter table identifier
     add column shared            boolean not null default false,
     add column shared_at         timestamptz,
     add column link_verification text,
-    add column linked_by         text;
+    add column linked_by         text,
+    add column link_reason       text;
 update identifier set link_verification = verification where customer_id is not null;
 create index identifier_shared on identifier (id) where shared;
 
@@ -245,7 +246,9 @@ begin atomic
 end;
 
 -- The linking rule, run for every stored event (see the README, "Identity"). p_policy carries the settings:
--- merge_min_verification, limits ({"account": 1, ...}) and shared_threshold.
+-- merge_min_verification, limits ({"account": 1, ...}) and shared_threshold, and optionally the actor recorded on
+-- new links (an import). p_interaction may be null: identifiers known together without an interaction (a CRM
+-- contact) link by the same rule.
 --  1. Identifiers are upserted in (kind, value) order (concurrent events lock them in one order; two events with
 --     the same new identifier wait for each other and create one customer).
 --  2. The event's known customer is the one owning its most strongly verified unshared identifier (ties: the
@@ -393,7 +396,7 @@ begin
         end if;
         update identifier
         set customer_id = v_dest, linked_at = now(), linked_by_interaction = p_interaction,
-            link_verification = v_levels[i],
+            link_verification = v_levels[i], linked_by = p_policy ->> 'actor',
             link_rule = case when v_dest = any(v_created) then 'first-contact' else 'same-event' end
         where id = v_ids[i];
         v_owners[i] := v_dest;
@@ -467,10 +470,12 @@ begin
         end loop;
     end if;
 
-    insert into interaction_identifier as ii (interaction_id, identifier_id, verification)
-    select p_interaction, identifier_id, level from unnest(v_ids, v_levels) as t (identifier_id, level)
-    on conflict (interaction_id, identifier_id) do update set verification = excluded.verification
-    where verification_rank(excluded.verification) > verification_rank(ii.verification);
+    if p_interaction is not null then
+        insert into interaction_identifier as ii (interaction_id, identifier_id, verification)
+        select p_interaction, identifier_id, level from unnest(v_ids, v_levels) as t (identifier_id, level)
+        on conflict (interaction_id, identifier_id) do update set verification = excluded.verification
+        where verification_rank(excluded.verification) > verification_rank(ii.verification);
+    end if;
 
     return v_root;
 end;
