@@ -35,6 +35,8 @@ class ErasureCounts(Struct, frozen=True, kw_only=True):
     identifiers: int
     raw_events: int
     fragments: int
+    merges: int = 0
+    suggestions: int = 0
 
 
 class ErasureReceipt(Struct, frozen=True, kw_only=True):
@@ -79,8 +81,8 @@ class ExportedInteraction(Struct, frozen=True, kw_only=True):
 class CustomerExport(Struct, frozen=True, kw_only=True):
     """Everything unify holds about one customer, as one document (the right of access).
 
-    `merges` and `promises` are always empty for now: those features do not exist yet. They are part of the
-    document already so that its shape stays the same when they do."""
+    Asked for a customer that was merged into another, the document covers the whole merged group. `merges` lists
+    every merge naming one of its customers (undone ones too); `promises` is empty until promises exist."""
 
     exported_at: datetime
     customer: ExportedCustomer

@@ -427,3 +427,31 @@ async def test_concurrent_first_contacts_and_a_merge_racing_ingest_lose_nothing(
     roots = await db.fetch("select distinct interaction_customer(id) as c from interaction")
     assert [r["c"] for r in roots] == [min(a, b)]
     assert await db.fetchval("select count(*) from identifier where customer_id is null") == 0
+
+
+async def test_erasure_after_a_merge_covers_every_identifier_and_an_erased_number_starts_afresh(
+    client: AsyncTestClient, auth: dict[str, str], admin: dict[str, str], db: asyncpg.Connection
+) -> None:
+    a = await post(client, auth, event("e-a", "voice", ident("phone", PHONE)))
+    b = await post(client, auth, event("e-b", "email", ident("email", EMAIL)))
+    await post(client, auth, event("e-x", "voice", ident("phone", PHONE), ident("email", "x@example.org")))
+    merged = await client.post(
+        f"/v1/customers/{a['customer_id']}/merge",
+        json={"customer_id": b["customer_id"], "reason": "verified on the phone"},
+        headers=admin,
+    )
+    assert merged.status_code == 200
+    exported = (await client.get(f"/v1/customers/{b['customer_id']}/export", headers=admin)).json()
+    assert {i["value"] for i in exported["identifiers"]} == {PHONE, EMAIL, "x@example.org"}
+    assert [m["rule"] for m in exported["merges"]] == ["manual"]
+
+    erased = await client.request(
+        "DELETE", f"/v1/customers/{b['customer_id']}", json={"reason": "GDPR art. 17, ticket 9"}, headers=admin
+    )
+    assert erased.status_code == 200, erased.text
+    counts = erased.json()["counts"]
+    assert (counts["identifiers"], counts["interactions"], counts["merges"]) == (3, 3, 1)
+    for table in ("customer", "identifier", "interaction", "customer_merge", "merge_suggestion", "identifier_usage"):
+        assert await db.fetchval(f"select count(*) from {table}") == 0, table
+    again = await post(client, auth, event("e-new", "voice", ident("phone", PHONE)))
+    assert again["customer_id"] not in (a["customer_id"], b["customer_id"])

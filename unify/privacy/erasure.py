@@ -70,14 +70,14 @@ async def erase_customer(
 async def _erase(conn: asyncpg.Connection, customer_id: UUID, actor: UUID, reason: str) -> ErasureReceipt:
     async with conn.transaction():
         await conn.fetch(_Q["lock_customer_identifiers"], customer_id)
-        customer = await conn.fetchrow(_Q["lock_customer"], customer_id)
-        if customer is None:
+        customers = await conn.fetch(_Q["lock_customer"], customer_id)
+        if not customers:
             raise NotFound(f"no customer with id {customer_id}")
         identifiers = await conn.fetch(_Q["lock_customer_identifiers"], customer_id)
-        _refuse_personal_reason(reason, customer_id, customer["display_name"], identifiers)
+        _refuse_personal_reason(reason, customers, identifiers)
         row = await conn.fetchrow(
             _Q["erase_customer"],
-            customer_id,
+            [c["id"] for c in customers],
             [r["id"] for r in identifiers],
             [r["value"] for r in identifiers],
             actor,
@@ -107,15 +107,14 @@ def _phone_forms(value: str) -> list[str]:
     return [form for form in forms if len(form) >= 6]
 
 
-def _refuse_personal_reason(
-    reason: str, customer_id: UUID, display_name: str | None, identifiers: list[asyncpg.Record]
-) -> None:
+def _refuse_personal_reason(reason: str, customers: list[asyncpg.Record], identifiers: list[asyncpg.Record]) -> None:
     text = reason.casefold()
     digits = re.sub(r"[\s().\-/]", "", text)  # "+1 (415) 555-0100" → "+14155550100"
     named = None
-    if str(customer_id) in text or customer_id.hex in text:
+    names = [c["display_name"].strip() for c in customers if c["display_name"] and c["display_name"].strip()]
+    if any(str(c["id"]) in text or c["id"].hex in text for c in customers):
         named = "the customer's id"
-    elif display_name and display_name.strip() and _mentions(text, display_name.strip()):
+    elif any(_mentions(text, name) for name in names):
         named = "the customer's name"
     else:
         for identifier in identifiers:

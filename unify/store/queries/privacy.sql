@@ -1,22 +1,30 @@
 -- Erasure and export of one customer (unify/privacy/erasure.py).
 --
--- A customer's interactions are those linked (interaction_identifier) to any identifier the customer owns. An
--- interaction that also carries another customer's identifier is one of them too: it holds this customer's data.
+-- A customer is the whole merged group they belong to (every customer whose root_id is theirs): erasing or
+-- exporting one customer covers every identifier of every customer merged into it. A customer's interactions are
+-- those linked (interaction_identifier) to any identifier the group owns. An interaction that also carries another
+-- customer's identifier is one of them too: it holds this customer's data.
 
 -- name: lock_customer_identifiers
 -- Erasure, steps 1 and 3: lock the customer's identifiers in the order ingest upserts identifiers ((kind, value)),
 -- so that an event carrying one of them waits for the erasure to commit, then finds it gone and starts a new
 -- customer. Run again once the customer row is locked, to catch an identifier linked in between (the set is then
 -- stable: linking needs the customer row, which the erasure holds).
-select id, kind, value from identifier where customer_id = $1 order by kind, value for update;
+select d.id, d.kind, d.value
+from identifier d
+join customer c on c.id = d.customer_id
+where c.root_id = (select root_id from customer where id = $1)
+order by d.kind, d.value
+for update of d;
 
 -- name: lock_customer
--- Erasure, step 2. No row: no such customer.
-select id, display_name from customer where id = $1 for update;
+-- Erasure, step 2: every customer of the group, in id order. No row: no such customer.
+select id, display_name from customer where root_id = (select root_id from customer where id = $1) order by id
+for update;
 
 -- name: erase_customer
--- Erasure, step 4, in one statement: $1 customer id, $2 the ids of their (locked) identifiers, $3 those identifiers'
--- values, $4 the API key asking, $5 the reason. Writes the audit row and returns it.
+-- Erasure, step 4, in one statement: $1 the customers of the group, $2 the ids of their (locked) identifiers, $3
+-- those identifiers' values, $4 the API key asking, $5 the reason. Writes the audit row and returns it.
 --
 -- Goes: every interaction linked to one of the identifiers, all identifier links of those interactions, every raw
 -- delivery that carried one of those interactions (by its event keys) or a fragment, pending split-message parts that mention one of the
@@ -52,23 +60,33 @@ raw_events as (
 ),
 -- LATER FEATURES: delete the customer's rows of each new table here, before the identifiers and the customer they
 -- point to, and add a count for each to the audit row below (and to ErasureCounts in schemas/_privacy.py):
---   promises           rows of customer $1;
---   merge suggestions  rows naming customer $1 on either side;
---   access log         rows naming customer $1 or one of the interactions in `doomed`.
+--   promises           rows of the customers $1;
+--   access log         rows naming one of the customers $1 or one of the interactions in `doomed`.
 identifiers as (
     delete from identifier where id = any($2::bigint[]) returning 1
 ),
 customer as (
     -- The foreign key from identifier is checked at the end of the statement, after the identifiers above are gone;
     -- an identifier still linked (which the locking rules out) would fail the whole erasure rather than survive it.
-    delete from customer where id = $1
+    delete from customer where id = any($1::uuid[])
+),
+merges as (
+    delete from customer_merge where survivor_id = any($1::uuid[]) or merged_id = any($1::uuid[]) returning 1
+),
+suggestions as (
+    delete from merge_suggestion where customer_a = any($1::uuid[]) or customer_b = any($1::uuid[]) returning 1
+),
+usage as (
+    delete from identifier_usage where identifier_id = any($2::bigint[]) or customer_id = any($1::uuid[])
 )
 insert into erasure_log (actor, reason, counts)
 select $4, $5, jsonb_build_object(
     'interactions', (select count(*) from interactions),
     'identifiers', (select count(*) from identifiers),
     'raw_events', (select count(*) from raw_events),
-    'fragments', (select count(*) from fragments)
+    'fragments', (select count(*) from fragments),
+    'merges', (select count(*) from merges),
+    'suggestions', (select count(*) from suggestions)
 )
 returning id, erased_at, counts;
 
@@ -87,7 +105,7 @@ select jsonb_build_object(
                         'link_rule', d.link_rule, 'linked_by_interaction', d.linked_by_interaction)
                     order by d.kind, d.value)
          from identifier d
-         where d.customer_id = c.id),
+         where d.customer_id in (select id from customer where root_id = c.id)),
         '[]'),
     'interactions', coalesce(
         (select jsonb_agg(
@@ -98,10 +116,15 @@ select jsonb_build_object(
          where i.id in (select ii.interaction_id
                         from identifier d
                         join interaction_identifier ii on ii.identifier_id = d.id
-                        where d.customer_id = c.id)),
+                        where d.customer_id in (select id from customer where root_id = c.id))),
         '[]'),
-    'merges', '[]'::jsonb,
+    'merges', coalesce(
+        (select jsonb_agg(to_jsonb(m) order by m.merged_at, m.id)
+         from customer_merge m
+         where m.survivor_id in (select id from customer where root_id = c.id)
+            or m.merged_id in (select id from customer where root_id = c.id)),
+        '[]'),
     'promises', '[]'::jsonb
 ) as document
 from customer c
-where c.id = $1;
+where c.id = (select root_id from customer where id = $1);
