@@ -347,6 +347,31 @@ begin
         from unnest(v_owners) with ordinality as o (owner, ord) left join customer c on c.id = o.owner;
     end if;
 
+    -- The common case, one identifier: nothing to bridge, nothing to share, no limit to check.
+    if n = 1 then
+        if v_shared[1] then
+            v_root := null;
+        elsif v_owners[1] is not null then
+            v_root := v_roots[1];
+            if p_display_name is not null then
+                update customer set display_name = p_display_name where id = v_root and display_name is null;
+            end if;
+        else
+            insert into customer (display_name) values (p_display_name) returning id into v_root;
+            update identifier
+            set customer_id = v_root, linked_at = now(), linked_by_interaction = p_interaction,
+                link_verification = v_levels[1], linked_by = p_policy ->> 'actor', link_rule = 'first-contact'
+            where id = v_ids[1];
+        end if;
+        if p_interaction is not null then
+            insert into interaction_identifier as ii (interaction_id, identifier_id, verification)
+            values (p_interaction, v_ids[1], v_levels[1])
+            on conflict (interaction_id, identifier_id) do update set verification = excluded.verification
+            where verification_rank(excluded.verification) > verification_rank(ii.verification);
+        end if;
+        return v_root;
+    end if;
+
     -- 2. the known customer
     for i in 1 .. n loop
         if v_owners[i] is not null and not v_shared[i]
