@@ -262,7 +262,8 @@ end;
 --     limit vetoes it).
 --  5. A weak identifier owned by another customer than the one this event strongly identifies is recorded as seen
 --     with it; seen with shared_threshold distinct customers it becomes shared: it links nobody from then on, and
---     the suggestions it alone supported are dismissed.
+--     the suggestions it supported are dismissed. Customers strongly identified next to a shared identifier are
+--     recorded too: they are the candidates a lookup of it returns.
 -- Returns the interaction's customer (a root), or null when no usable identifier remains.
 
 drop function upsert_interaction_event(
@@ -477,7 +478,14 @@ begin
     from unnest(v_ranks, v_roots, v_shared) as t (rank, root, shared) where root = v_root and not shared;
     if v_a >= v_min then
         for i in 1 .. n loop
-            continue when v_shared[i] or v_owners[i] is null or v_ranks[i] >= v_min or v_roots[i] = v_root;
+            if v_shared[i] then
+                -- Already shared: keep the list of candidates a lookup returns complete.
+                insert into identifier_usage (identifier_id, customer_id, interaction_id)
+                values (v_ids[i], v_root, p_interaction)
+                on conflict do nothing;
+                continue;
+            end if;
+            continue when v_owners[i] is null or v_ranks[i] >= v_min or v_roots[i] = v_root;
             insert into identifier_usage (identifier_id, customer_id, interaction_id)
             values (v_ids[i], v_owners[i], null), (v_ids[i], v_root, p_interaction)
             on conflict do nothing;
