@@ -234,6 +234,59 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    from unify.importer import ImportSource, format_of_path, import_file, parse_mapping
+    from unify.privacy.setup import ingest_options
+    from unify.store import migrate, open_pool
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise UnifyError(f"no such file: {path}")
+    fmt = args.format or format_of_path(path)
+    if fmt is None:
+        raise UnifyError(f"cannot tell the format of {path.name} from its name; pass --format jsonl or --format csv")
+    mapping = parse_mapping(args.map, args.verification) if fmt == "csv" else None
+    dsn = _database_url(settings)
+    options = ingest_options(settings)
+    source = ImportSource.from_path(path)
+
+    async def run(progress: Progress) -> Any:
+        task = progress.add_task(f"importing {path.name}", total=source.size)
+        pool = await open_pool(dsn, min_size=1, max_size=2)
+        try:
+            async with pool.acquire() as conn:
+                await migrate(conn)
+            return await import_file(
+                pool,
+                source,
+                fmt=fmt,
+                options=options,
+                mapping=mapping,
+                chunk_size=args.chunk_size,
+                progress=lambda done, total: progress.update(task, completed=done),
+            )
+        finally:
+            await pool.close()
+
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
+    with Progress(*columns, TimeRemainingColumn(), transient=True, console=Console(stderr=True)) as progress:
+        report = asyncio.run(run(progress))
+    if report.resumed:
+        print(f"resumed: {report.chunks_skipped} chunk(s) were already imported", file=sys.stderr)
+    print(msgspec.json.format(msgspec.json.encode(report), indent=2).decode())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="unify", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -282,7 +335,49 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("purge", help="delete raw bodies and interactions past their retention").set_defaults(run=cmd_purge)
 
     sub.add_parser("demo", help="load the demo data set and print an API key").set_defaults(run=cmd_demo)
+
+    imports = sub.add_parser(
+        "import", help="bulk import a JSONL file of events or a CSV file of contacts (resumes an interrupted run)"
+    )
+    imports.add_argument("file", help="the file to import")
+    imports.add_argument("--format", choices=["jsonl", "csv"], help="default: from the file name (.jsonl, .csv)")
+    imports.add_argument(
+        "--map", help="CSV: KIND=COLUMN pairs, e.g. account=AccountNo,email=Email,phone=Mobile,name=FullName"
+    )
+    imports.add_argument(
+        "--verification",
+        default="authenticated",
+        choices=["unverified", "carrier_attested", "signed", "authenticated"],
+        help="CSV: how far the contacts are trusted (default authenticated: your own CRM records)",
+    )
+    imports.add_argument("--chunk-size", type=int, default=5000, help="lines per transaction (default 5000)")
+    imports.set_defaults(run=cmd_import)
+
+    identity = sub.add_parser("identity", help="identity upkeep")
+    identity_sub = identity.add_subparsers(dest="identity_command", required=True)
+    scan = identity_sub.add_parser("scan", help="suggest merging customers with similar names (never merges)")
+    scan.add_argument("--min-score", type=float, help="lowest score suggested (UNIFY_FUZZY_MIN_SCORE, default 0.85)")
+    scan.add_argument("--limit", type=int, help="most candidate pairs compared (default: all)")
+    identity.set_defaults(run=cmd_identity)
     return parser
+
+
+def cmd_identity(args: argparse.Namespace, settings: Settings) -> int:
+    from unify.identity import identity_policy
+    from unify.identity.fuzzy import scan_fuzzy_suggestions
+
+    min_score = settings.fuzzy_min_score if args.min_score is None else args.min_score
+    if not 0 < min_score <= 1:
+        raise UnifyError("--min-score must be in (0, 1]")
+    limits = identity_policy(settings).limits
+    report = asyncio.run(
+        _with_connection(
+            _database_url(settings),
+            lambda c: scan_fuzzy_suggestions(c, min_score=min_score, limits=limits, limit=args.limit),
+        )
+    )
+    print(msgspec.json.encode(report).decode())
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

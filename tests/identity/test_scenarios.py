@@ -455,3 +455,21 @@ async def test_erasure_after_a_merge_covers_every_identifier_and_an_erased_numbe
         assert await db.fetchval(f"select count(*) from {table}") == 0, table
     again = await post(client, auth, event("e-new", "voice", ident("phone", PHONE)))
     assert again["customer_id"] not in (a["customer_id"], b["customer_id"])
+
+
+async def test_fuzzy_scan_over_http_suggests_and_never_merges(
+    client: AsyncTestClient, auth: dict[str, str], admin: dict[str, str]
+) -> None:
+    a = await post(client, auth, event("f-a", "email", ident("email", "jane.doe@example.com"), name="Jane Doe"))
+    b = await post(client, auth, event("f-b", "chat", ident("chat", "web:jd"), name="JANE  DOE"))
+    forbidden = await client.post("/v1/identity/suggestions/scan", headers=auth)
+    assert forbidden.status_code == 403
+    scanned = await client.post("/v1/identity/suggestions/scan", headers=admin)
+    assert scanned.status_code == 200, scanned.text
+    assert scanned.json()["suggestions_created"] == 1
+    [fuzzy] = await suggestions(client, auth, kind="fuzzy")
+    assert {fuzzy["customer_a"], fuzzy["customer_b"]} == {a["customer_id"], b["customer_id"]}
+    assert fuzzy["score"] >= 0.85 and fuzzy["reasons"]
+    assert await customer_of(client, auth, b["interaction_id"]) == b["customer_id"]
+    bad = await client.post("/v1/identity/suggestions/scan", params={"min_score": "2"}, headers=admin)
+    assert bad.status_code == 400

@@ -27,6 +27,7 @@ from schemas import (
 )
 from unify.errors import BadRequest, NotFound
 from unify.identity.explain import explain_customer, lookup_identifier
+from unify.identity.fuzzy import FuzzyScanReport, scan_fuzzy_suggestions
 from unify.identity.merges import decide_suggestion, detach_identifier, list_suggestions, merge_customers, undo_merge
 
 
@@ -192,6 +193,34 @@ async def reject_suggestion_route(
     )
 
 
+@post(
+    "/v1/identity/suggestions/scan",
+    opt={"scope": "admin"},
+    status_code=200,
+    tags=["identity"],
+    summary="Look for customers with similar names and suggest merging them (never merges)",
+    description=(
+        "Compares root customers whose names share trigrams, scores names with rapidfuzz together with shared "
+        "attributes (email local part, phone number under another country code, thread), and writes a `fuzzy` "
+        "suggestion for each pair at or above `min_score` (default UNIFY_FUZZY_MIN_SCORE). Same as "
+        "`unify identity scan`."
+    ),
+)
+async def scan_suggestions_route(
+    request: Request,
+    min_score: Annotated[
+        float | None, QueryParameter(gt=0, le=1, description="Lowest score suggested (default UNIFY_FUZZY_MIN_SCORE).")
+    ] = None,
+) -> FuzzyScanReport:
+    settings = request.app.state.settings
+    async with request.app.state.pool.acquire() as conn:
+        return await scan_fuzzy_suggestions(
+            conn,
+            min_score=settings.fuzzy_min_score if min_score is None else min_score,
+            limits=_limits(request),
+        )
+
+
 _LOOKUP_KINDS: tuple[IdentifierKind, ...] = ("phone", "email", "chat", "account", "external")
 
 
@@ -236,6 +265,7 @@ IDENTITY_HANDLERS = (
     undo_merge_route,
     detach_identifier_route,
     list_suggestions_route,
+    scan_suggestions_route,
     accept_suggestion_route,
     reject_suggestion_route,
     lookup_identifier_route,
