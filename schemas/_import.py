@@ -47,9 +47,7 @@ class ImportReport(Struct, frozen=True, kw_only=True):
         int, Meta(ge=0, description="Events or contacts without any usable identifier (anonymous, junk, blocked).")
     ] = 0
     invalid: Count = 0
-    errors: Annotated[list[ImportLineError], Meta(description="The first invalid lines.")] = field(
-        default_factory=list
-    )
+    errors: Annotated[list[ImportLineError], Meta(description="The first invalid lines.")] = field(default_factory=list)
     suggestions: Annotated[int, Meta(ge=0, description="New merge suggestions the import gave rise to.")] = 0
     customers_created: Count = 0
     elapsed_seconds: Annotated[float, Meta(ge=0)] = 0.0

@@ -18,6 +18,7 @@ from unify.http._problems import EXCEPTION_HANDLERS
 from unify.http.customers import CustomerController
 from unify.http.health import healthz, readyz
 from unify.http.identity import IDENTITY_HANDLERS
+from unify.http.imports import import_file_handler
 from unify.http.interactions import InteractionController
 from unify.http.privacy import PRIVACY_HANDLERS
 from unify.http.webhooks import WebhookController
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             healthz,
             readyz,
             InteractionController,
+            import_file_handler,
             CustomerController,
             *PRIVACY_HANDLERS,  # after CustomerController: same paths, other methods
             *IDENTITY_HANDLERS,
