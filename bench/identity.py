@@ -29,7 +29,7 @@ What is measured
     2. Streaming: the events POSTed one per request to `POST /v1/interactions` of `unify serve --workers 1`, from 32
        keep-alive connections (each person's events on one connection, in order), and the same bodies (external ids
        made unique) to the bare app of bench/ingest.py, in the same run: events/s and the ratio.
-    3. Bulk: `--bulk-events` events (another population, `--bulk-history` deliveries per person) written as JSONL,
+    3. Bulk: `--bulk-events` events (another population, `--bulk-history` contacts per person) written as JSONL,
        imported by `unify.importer.import_file` (what `unify import FILE` runs) into a fresh database, and the same
        rows, already decoded in memory, COPYed by asyncpg's `copy_records_to_table` into one table (source, external
        id, channel, time, event jsonb): events/s of both and the ratio (target ≥ 0.3). The import's time is split by
@@ -202,7 +202,9 @@ def make_people(count: int, rng: random.Random) -> list[Person]:
     return people
 
 
-def _history(person: Person, rng: random.Random, spoof_rate: float, counter: Iterator[int]) -> list[Delivery]:
+def _history(
+    person: Person, rng: random.Random, spoof_rate: float, counter: Iterator[int], contacts: int
+) -> list[Delivery]:
     kinds = {"call": 25, "sms": 18, "email": 22, "chat": 7, "anonymous": 4, "no-reply": 2}
     if person.account:
         kinds |= {"chat-login": 8, "ivr": 10}
@@ -210,7 +212,7 @@ def _history(person: Person, rng: random.Random, spoof_rate: float, counter: Ite
         kinds |= {"switchboard": 25}
     names, weights = list(kinds), list(kinds.values())
     out: list[Delivery] = []
-    for _ in range(rng.randint(2, 18)):
+    for _ in range(rng.randint(2, max(2, 2 * contacts - 2))):
         kind = rng.choices(names, weights)[0]
         if person.account and rng.random() < spoof_rate:
             kind = "spoof"  # the victim's number is chosen once the order of all deliveries is known
@@ -286,11 +288,11 @@ def _history(person: Person, rng: random.Random, spoof_rate: float, counter: Ite
     return out
 
 
-def histories(people: list[Person], rng: random.Random, spoof_rate: float) -> list[Delivery]:
+def histories(people: list[Person], rng: random.Random, spoof_rate: float, contacts: int = 10) -> list[Delivery]:
     """Every delivery of every person, in time order, spoof attempts given a victim: a number first seen at least
     2,000 deliveries earlier, of someone else."""
     counter = iter(range(10**12))
-    deliveries = [d for p in people for d in _history(p, rng, spoof_rate, counter)]
+    deliveries = [d for p in people for d in _history(p, rng, spoof_rate, counter, contacts)]
     deliveries.sort(key=lambda d: d.at)
     seen: list[tuple[str, int]] = []
     known: set[str] = set()
@@ -440,11 +442,13 @@ class Dataset:
     anonymous: int
 
 
-def build(persons: int, seed: int, spoof_rate: float, limit: int | None = None) -> tuple[list[Delivery], Dataset]:
+def build(
+    persons: int, seed: int, spoof_rate: float, limit: int | None = None, contacts: int = 10
+) -> tuple[list[Delivery], Dataset]:
     """The deliveries of `persons` people in time order (the first `limit` of them), with their ground truth."""
     rng = random.Random(seed)
     people = make_people(persons, rng)
-    deliveries = histories(people, rng, spoof_rate)[:limit]
+    deliveries = histories(people, rng, spoof_rate, contacts)[:limit]
     truth = ground_truth(deliveries)
     return deliveries, Dataset(
         deliveries=len(deliveries),
@@ -711,12 +715,15 @@ def run_bulk(args: argparse.Namespace) -> dict[str, Any]:
     from unify.embedded import dsn_for_database
 
     persons = max(1, args.bulk_events // args.bulk_history)
-    deliveries, data = build(persons, args.seed + 1, args.spoof_rate, limit=args.bulk_events)
+    deliveries, data = build(
+        persons, args.seed + 1, args.spoof_rate, limit=args.bulk_events, contacts=args.bulk_history
+    )
+    events = len(deliveries)
     with postgres("unify-bench-bulk-") as (workdir, admin_dsn):
         path = workdir / "events.jsonl"
         size = write_jsonl(deliveries, path)
         del deliveries
-        log(f"bulk set: {len(data.truth)} interactions in {args.bulk_events} lines, {size / 1e6:.0f} MB: {path.name}")
+        log(f"bulk set: {len(data.truth)} interactions in {events} lines, {size / 1e6:.0f} MB: {path.name}")
         asyncio.run(_create_databases(admin_dsn, ["bulk", "bare"]))
         bulk_dsn, bare_dsn = dsn_for_database(admin_dsn, "bulk"), dsn_for_database(admin_dsn, "bare")
         asyncio.run(_checkpoint(admin_dsn))
@@ -727,9 +734,9 @@ def run_bulk(args: argparse.Namespace) -> dict[str, Any]:
         report, import_seconds, phases = asyncio.run(_import(bulk_dsn, path, workdir / "unify-data", args.chunk_size))
         log("scoring the imported database")
         scores = asyncio.run(quality(bulk_dsn, data.truth))
-    import_rate, bare_rate = args.bulk_events / import_seconds, rows / bare_seconds
+    import_rate, bare_rate = events / import_seconds, rows / bare_seconds
     return {
-        "events": args.bulk_events,
+        "events": events,
         "interactions": len(data.truth),
         "persons": persons,
         "file_mb": round(size / 1e6, 1),
@@ -826,7 +833,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--bulk-history",
         type=int,
         default=10,
-        help="deliveries per person in the bulk set (default 10): fewer means more first contacts to link",
+        help="contacts per person in the bulk set, on average (default 10; 2 to 2N-2 each, plus status callbacks and "
+        "retries): fewer means more first contacts for the linking rule",
     )
     parser.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     parser.add_argument("--spoof-rate", type=float, default=0.004, help="share of calls that are spoof attempts")

@@ -35,7 +35,7 @@ class ImportReport(Struct, frozen=True, kw_only=True):
     file_name: str
     format: ImportFormat
     sha256: str
-    resumed: bool = field(default=False)
+    resumed: bool = False
     chunks: Count = 0
     chunks_skipped: Count = 0
     lines: Annotated[int, Meta(ge=0, description="Lines of the file read by this run, skipped chunks included.")] = 0
@@ -49,5 +49,7 @@ class ImportReport(Struct, frozen=True, kw_only=True):
     invalid: Count = 0
     errors: Annotated[list[ImportLineError], Meta(description="The first invalid lines.")] = field(default_factory=list)
     suggestions: Annotated[int, Meta(ge=0, description="New merge suggestions the import gave rise to.")] = 0
-    customers_created: Count = 0
+    customers_created: Annotated[
+        int, Meta(ge=0, description="New customers, counted when their chunk committed (not merged into another).")
+    ] = 0
     elapsed_seconds: Annotated[float, Meta(ge=0)] = 0.0

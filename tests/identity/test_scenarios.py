@@ -473,3 +473,31 @@ async def test_fuzzy_scan_over_http_suggests_and_never_merges(
     assert await customer_of(client, auth, b["interaction_id"]) == b["customer_id"]
     bad = await client.post("/v1/identity/suggestions/scan", params={"min_score": "2"}, headers=admin)
     assert bad.status_code == 400
+
+
+async def test_one_first_event_naming_several_new_identifiers_makes_one_customer(
+    client: AsyncTestClient, auth: dict[str, str], db: asyncpg.Connection
+) -> None:
+    strong = await post(
+        client,
+        auth,
+        event(
+            "n-1",
+            "chat",
+            ident("account", "ACC-9", "authenticated"),
+            ident("email", EMAIL, "authenticated"),
+            ident("phone", PHONE, "authenticated"),
+        ),
+    )
+    mixed = await post(
+        client,
+        auth,
+        event("n-2", "chat", ident("chat", "web:v1"), ident("email", "mixed@example.com", "authenticated")),
+    )
+    assert await db.fetchval("select count(*) from customer") == 2
+    assert await db.fetchval("select count(*) from customer_merge") == 0
+    assert await db.fetchval("select count(*) from merge_suggestion") == 0
+    for created, values in ((strong, {"ACC-9", EMAIL, PHONE}), (mixed, {"web:v1", "mixed@example.com"})):
+        explained = await identity(client, auth, created["customer_id"])
+        assert {i["value"] for i in explained["identifiers"]} == values
+        assert {i["link"]["rule"] for i in explained["identifiers"]} == {"first-contact"}

@@ -393,7 +393,7 @@ begin
     -- 3. newcomers
     for i in 1 .. n loop
         continue when v_owners[i] is not null or v_shared[i];
-        if v_target is not null and v_anchor < v_min and v_ranks[i] >= v_min then
+        if v_best is not null and v_anchor < v_min and v_ranks[i] >= v_min then
             if v_strong is null then
                 insert into customer (display_name) values (p_display_name) returning id into v_strong;
                 v_created := v_created || v_strong;
