@@ -497,7 +497,7 @@ begin
                 update merge_suggestion
                 set status = 'dismissed', decided_at = now(), decided_by = 'shared-identifier', updated_at = now(),
                     decision_reason = format('identifier %s is shared by %s customers', v_ids[i], v_count)
-                where kind = 'evidence' and status in ('pending', 'conflict') and v_ids[i] = any(identifier_ids);
+                where status in ('pending', 'conflict') and v_ids[i] = any(identifier_ids);
                 v_shared[i] := true;
             end if;
         end loop;
