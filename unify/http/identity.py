@@ -143,14 +143,9 @@ async def list_suggestions_route(
     before: Annotated[UUID | None, QueryParameter(description="The last id of the previous page.")] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=500, description="Page size.")] = 100,
 ) -> list[MergeSuggestion]:
+    statuses: list[SuggestionStatus] | None = {"open": ["pending", "conflict"], "all": None}.get(status, [status])
     async with request.app.state.pool.acquire() as conn:
-        if status == "open":
-            pending = await list_suggestions(conn, status="pending", kind=kind, before=before, limit=limit)
-            conflicts = await list_suggestions(conn, status="conflict", kind=kind, before=before, limit=limit)
-            return sorted(pending + conflicts, key=lambda s: s.id, reverse=True)[:limit]
-        return await list_suggestions(
-            conn, status=None if status == "all" else status, kind=kind, before=before, limit=limit
-        )
+        return await list_suggestions(conn, statuses=statuses, kind=kind, before=before, limit=limit)
 
 
 @post(

@@ -141,12 +141,13 @@ async def detach_identifier(
 async def list_suggestions(
     conn: asyncpg.Connection,
     *,
-    status: SuggestionStatus | None,
+    statuses: list[SuggestionStatus] | None,
     kind: str | None,
     before: UUID | None,
     limit: int,
 ) -> list[MergeSuggestion]:
-    rows = await conn.fetch(_Q["list_suggestions"], status, kind, before, limit)
+    """Newest first; `statuses` None: every status."""
+    rows = await conn.fetch(_Q["list_suggestions"], statuses, kind, before, limit)
     return [suggestion_from_row(r) for r in rows]
 
 

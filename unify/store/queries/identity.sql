@@ -52,12 +52,12 @@ where (s.customer_a = any($1::uuid[]) or s.customer_b = any($1::uuid[]))
 order by s.created_at, s.id;
 
 -- name: list_suggestions
--- $1 status (null: all), $2 kind (null: both), $3 page before this id (null: from the newest), $4 page size.
+-- $1 statuses (null: all), $2 kind (null: both), $3 page before this id (null: from the newest), $4 page size.
 select s.*, ca.root_id as root_a, cb.root_id as root_b
 from merge_suggestion s
 join customer ca on ca.id = s.customer_a
 join customer cb on cb.id = s.customer_b
-where ($1::text is null or s.status = $1)
+where ($1::text[] is null or s.status = any($1::text[]))
   and ($2::text is null or s.kind = $2)
   and ($3::uuid is null or s.id < $3)
   and (s.status not in ('pending', 'conflict') or ca.root_id <> cb.root_id)
