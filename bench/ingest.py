@@ -251,6 +251,8 @@ class _WorkerJob:
     connections: int
     start_at: float  # wall-clock time at which every process starts sending
     duration: float
+    # Instead of POSTing events: GET these paths (one a line of this file) in turn, starting at an offset of its own.
+    paths_file: str = ""
 
 
 @dataclass
@@ -283,7 +285,7 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
     return status, headers.get("connection") != "close"
 
 
-async def _drive(job: _WorkerJob) -> _WorkerResult:
+async def _drive(job: _WorkerJob, paths: list[str] | None = None) -> _WorkerResult:
     result = _WorkerResult()
     sequence = 0
     deadline = job.start_at + job.duration
@@ -291,6 +293,11 @@ async def _drive(job: _WorkerJob) -> _WorkerResult:
         f"POST {job.path} HTTP/1.1\r\nHost: {job.host}:{job.port}\r\nContent-Type: application/json\r\n"
         f"Authorization: Bearer {job.token}\r\n"
     ).encode()
+    gets = [
+        f"GET {path} HTTP/1.1\r\nHost: {job.host}:{job.port}\r\nAuthorization: Bearer {job.token}\r\n\r\n".encode()
+        for path in paths or []
+    ]
+    offset = random.randrange(len(gets)) if gets else 0
 
     async def connection() -> None:
         nonlocal sequence
@@ -301,10 +308,14 @@ async def _drive(job: _WorkerJob) -> _WorkerResult:
                 if writer is None:
                     reader, writer = await asyncio.open_connection(job.host, job.port)
                 sequence += 1
-                external_id = EXTERNAL_ID_FORMAT % (job.prefix, job.worker, sequence)
-                body = (BODY_TEMPLATE % (external_id, random.randrange(PHONE_NUMBERS))).encode()
+                if gets:
+                    request = gets[(offset + sequence) % len(gets)]
+                else:
+                    external_id = EXTERNAL_ID_FORMAT % (job.prefix, job.worker, sequence)
+                    body = (BODY_TEMPLATE % (external_id, random.randrange(PHONE_NUMBERS))).encode()
+                    request = head + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
                 started = time.perf_counter()
-                writer.write(head + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+                writer.write(request)
                 assert reader is not None
                 status, keep_alive = await _read_response(reader)
                 result.latencies.append(time.perf_counter() - started)
@@ -330,8 +341,18 @@ async def _drive(job: _WorkerJob) -> _WorkerResult:
     return result
 
 
-def run_python(url: str, token: str, prefix: str, duration: int, connections: int, processes: int) -> LoadResult:
-    """Split the connections over `processes` copies of this script (`--load-worker`), started together."""
+def run_python(
+    url: str,
+    token: str,
+    prefix: str,
+    duration: int,
+    connections: int,
+    processes: int,
+    *,
+    paths_file: Path | None = None,
+) -> LoadResult:
+    """Split the connections over `processes` copies of this script (`--load-worker`), started together. With
+    `paths_file` they GET the paths it lists (one a line, on `url`'s host) in turn instead of POSTing events."""
     parsed = httpx.URL(url)
     processes = max(1, min(processes, connections))
     start_at = time.time() + 1.5  # time for every process to start and import
@@ -346,6 +367,7 @@ def run_python(url: str, token: str, prefix: str, duration: int, connections: in
             connections=connections // processes + (1 if index < connections % processes else 0),
             start_at=start_at,
             duration=duration,
+            paths_file=str(paths_file) if paths_file else "",
         )
         for index in range(processes)
     ]
@@ -441,6 +463,42 @@ def running(server: Server) -> Iterator[Server]:
         yield server
     finally:
         server.stop()
+
+
+def start_pair(
+    stack: ExitStack, unify_env: dict[str, str], bare_module: str, bare_dsn: str, workdir: Path
+) -> tuple[Server, int, Server, int]:
+    """Start `unify serve` (one worker) and a bare app (`bench/<bare_module>.py` under granian, one worker) on free
+    ports, each stopped when `stack` closes. Returns (unify, its port, bare, its port); neither is waited for."""
+    unify_port, bare_port = free_port(), free_port()
+    log(f"starting unify on port {unify_port}")
+    unify = stack.enter_context(
+        running(
+            Server(
+                "unify",
+                [*unify_command(), "serve", "--host", "127.0.0.1", "--port", str(unify_port), "--workers", "1"],
+                unify_env,
+                workdir / "unify.log",
+            )
+        )
+    )
+    log(f"starting the bare app on port {bare_port}")
+    bare = stack.enter_context(
+        running(
+            Server(
+                "bare app",
+                [
+                    sys.executable,
+                    *"-m granian --interface asgi --workers 1 --no-access-log".split(),
+                    *("--host", "127.0.0.1", "--port", str(bare_port)),
+                    *("--working-dir", str(BENCH_DIR), f"{bare_module}:app"),
+                ],
+                {**os.environ, "DATABASE_URL": bare_dsn},
+                workdir / "bare.log",
+            )
+        )
+    )
+    return unify, unify_port, bare, bare_port
 
 
 def unify_command() -> list[str]:
@@ -571,35 +629,8 @@ def bench_targets(prefix: str) -> Iterator[Targets]:
     bare_dsn = dsn_for_database(admin_dsn, "bare")
 
     with ExitStack() as stack:
-        unify_port, bare_port = free_port(), free_port()
         unify_env = {**os.environ, "DATABASE_URL": unify_dsn, "UNIFY_DATA_DIR": str(workdir / "unify-data")}
-        log(f"starting unify on port {unify_port}")
-        unify = stack.enter_context(
-            running(
-                Server(
-                    "unify",
-                    [*unify_command(), "serve", "--host", "127.0.0.1", "--port", str(unify_port), "--workers", "1"],
-                    unify_env,
-                    workdir / "unify.log",
-                )
-            )
-        )
-        log(f"starting the bare app on port {bare_port}")
-        bare = stack.enter_context(
-            running(
-                Server(
-                    "bare app",
-                    [
-                        sys.executable,
-                        *"-m granian --interface asgi --workers 1 --no-access-log".split(),
-                        *("--host", "127.0.0.1", "--port", str(bare_port)),
-                        *("--working-dir", str(BENCH_DIR), "_bare_app:app"),
-                    ],
-                    {**os.environ, "DATABASE_URL": bare_dsn},
-                    workdir / "bare.log",
-                )
-            )
-        )
+        unify, unify_port, bare, bare_port = start_pair(stack, unify_env, "_bare_app", bare_dsn, workdir)
         unify.wait_ready(f"http://127.0.0.1:{unify_port}/readyz")
         bare.wait_ready(f"http://127.0.0.1:{bare_port}/", expect=None)  # answers 405 to GET once it serves
         yield Targets(workdir, admin_dsn, unify_dsn, bare_dsn, unify_env, unify_port, bare_port, (unify, bare))
@@ -720,7 +751,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.load_worker:
         job = _WorkerJob(**json.loads(args.load_worker))
-        print(json.dumps(asdict(asyncio.run(_drive(job)))))
+        paths = Path(job.paths_file).read_text().split() if job.paths_file else None
+        print(json.dumps(asdict(asyncio.run(_drive(job, paths)))))
         return 0
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:

@@ -109,8 +109,9 @@ class Readiness(Struct, frozen=True, kw_only=True, omit_defaults=True):
     detail: str | None = None
 
 
-Scope = Literal["ingest", "context:read", "audit:read", "admin"]
-"""What an API key may do. `admin` may do everything."""
+Scope = Literal["ingest", "context:read", "context:write", "audit:read", "admin"]
+"""What an API key may do: send interactions (`ingest`), read context (`context:read`), record promises
+(`context:write`), read audits (`audit:read`). `admin` may do everything."""
 
 
 class ApiKey(Struct, frozen=True, kw_only=True):

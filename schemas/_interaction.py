@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from msgspec import Meta, Struct, field
@@ -23,6 +24,9 @@ from schemas._common import (
 MessageId = Annotated[str, Meta(max_length=998)]
 Address = Annotated[str, Meta(max_length=320)]
 AttributeValue = Annotated[str, Meta(max_length=4096)]
+# Timestamps are stored in UTC: one whose offset moves it out of Python's years 1-9999 cannot be stored.
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+_LATEST = datetime.max.replace(tzinfo=UTC)
 
 
 class Identifier(Struct, frozen=True, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
@@ -121,7 +125,9 @@ class InteractionEvent(Struct, frozen=True, kw_only=True, omit_defaults=True, fo
     direction: Direction
     occurred_at: AwareDatetime
     status: InteractionStatus = "received"
-    revision: Annotated[int, Meta(ge=0, description="Orders deliveries of one event; highest wins.")] = 0
+    revision: Annotated[
+        int, Meta(ge=0, le=9_223_372_036_854_775_807, description="Orders deliveries of one event; highest wins.")
+    ] = 0
     answered_at: AwareDatetime | None = None
     ended_at: AwareDatetime | None = None
     customer: CustomerParty = field(default_factory=CustomerParty)
@@ -154,6 +160,10 @@ class InteractionEvent(Struct, frozen=True, kw_only=True, omit_defaults=True, fo
         if self.details is not None and type(self.details) is not DETAILS_BY_CHANNEL[self.channel]:
             kind = DETAILS_BY_CHANNEL_NAME[type(self.details)]
             raise ValueError(f"`details` of type '{kind}' do not match channel '{self.channel}'")
+        for stamp in ("occurred_at", "answered_at", "ended_at"):
+            value = getattr(self, stamp)
+            if value is not None and not _EARLIEST <= value <= _LATEST:  # stored in UTC: it must exist there
+                raise ValueError(f"`{stamp}` is outside the years 0001 to 9999 once converted to UTC")
         for stamp in ("answered_at", "ended_at"):
             value = getattr(self, stamp)
             if value is not None and value < self.occurred_at:

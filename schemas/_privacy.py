@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from msgspec import Meta, Struct
+from msgspec import Meta, Struct, field
 
 from schemas._common import IdentifierKind, Verification
 from schemas._interaction import InteractionEvent
@@ -37,6 +37,8 @@ class ErasureCounts(Struct, frozen=True, kw_only=True):
     fragments: int
     merges: int = 0
     suggestions: int = 0
+    promises: int = 0
+    context_reads: int = 0
 
 
 class ErasureReceipt(Struct, frozen=True, kw_only=True):
@@ -82,7 +84,8 @@ class CustomerExport(Struct, frozen=True, kw_only=True):
     """Everything unify holds about one customer, as one document (the right of access).
 
     Asked for a customer that was merged into another, the document covers the whole merged group. `merges` lists
-    every merge naming one of its customers (undone ones too); `promises` is empty until promises exist."""
+    every merge naming one of its customers (undone ones too); every promise made to them; every read of their
+    context (who looked them up, when, by which identifier)."""
 
     exported_at: datetime
     customer: ExportedCustomer
@@ -90,3 +93,4 @@ class CustomerExport(Struct, frozen=True, kw_only=True):
     interactions: list[ExportedInteraction]
     merges: list[dict[str, Any]]
     promises: list[dict[str, Any]]
+    context_reads: list[dict[str, Any]] = field(default_factory=list)

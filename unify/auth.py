@@ -19,7 +19,7 @@ from unify.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from unify.store import load_queries
 
 _Q = load_queries("keys")
-SCOPES: tuple[Scope, ...] = ("ingest", "context:read", "audit:read", "admin")
+SCOPES: tuple[Scope, ...] = ("ingest", "context:read", "context:write", "audit:read", "admin")
 _PREFIX = "uk_"
 
 

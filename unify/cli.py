@@ -308,7 +308,10 @@ def build_parser() -> argparse.ArgumentParser:
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="create a key; it is printed once")
     create.add_argument(
-        "--scope", action="append", required=True, help="ingest, context:read, audit:read or admin (repeat for several)"
+        "--scope",
+        action="append",
+        required=True,
+        help="ingest, context:read, context:write, audit:read or admin (repeat for several)",
     )
     create.add_argument("--name", default="unnamed", help="what the key is for")
     keys_sub.add_parser("list", help="list keys (never their secrets)")
@@ -359,7 +362,170 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--min-score", type=float, help="lowest score suggested (UNIFY_FUZZY_MIN_SCORE, default 0.85)")
     scan.add_argument("--limit", type=int, help="most candidate pairs compared (default: all)")
     identity.set_defaults(run=cmd_identity)
+
+    audit = sub.add_parser(
+        "audit", help="cross-channel consistency audit: is every channel treated alike? (JSON, CSV or HTML)"
+    )
+    audit.add_argument("--from", dest="start", help="start: a date (UTC) or an RFC 3339 time (default: to - 30 days)")
+    audit.add_argument("--to", dest="end", help="end, exclusive: a date (its end) or an RFC 3339 time (default: now)")
+    audit.add_argument("--channel", choices=["voice", "sms", "email", "chat"], help="only this channel")
+    audit.add_argument("--reason", help="only contacts with this reason")
+    audit.add_argument("--queue", help="only contacts in this queue")
+    audit.add_argument("--format", choices=["json", "csv", "html"], help="default: from -o's suffix, else json")
+    audit.add_argument("-o", "--output", help="file to write (default: standard output)")
+    audit.set_defaults(run=cmd_audit)
+
+    replay = sub.add_parser(
+        "replay", help="re-process stored raw deliveries that failed (after a fix), idempotently, and report"
+    )
+    replay.add_argument("--id", dest="ids", type=int, action="append", help="a raw event id (repeat for several)")
+    replay.add_argument(
+        "--connector", dest="connectors", action="append", help="a route: connector name or native (repeatable)"
+    )
+    replay.add_argument("--since", help="received at or after this RFC 3339 time (with offset)")
+    replay.add_argument("--until", help="received before this RFC 3339 time (with offset)")
+    replay.add_argument(
+        "--status",
+        dest="statuses",
+        action="append",
+        choices=["rejected", "failed", "unverified", "processed"],
+        help="only these statuses (default: rejected and failed; unverified needs --reverify, processed --force)",
+    )
+    replay.add_argument("--reverify", action="store_true", help="also replay unverified ones, checking them again")
+    replay.add_argument("--force", action="store_true", help="also replay processed ones (they answer duplicates)")
+    replay.add_argument("--dry-run", action="store_true", help="report what would happen, write nothing")
+    replay.add_argument("--limit", type=int, help="replay at most this many")
+    replay.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
+    replay.set_defaults(run=cmd_replay)
     return parser
+
+
+def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
+    """Replay raw deliveries (unify/replay.py); exit 1 when any selected one still fails."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from schemas._replay import ReplayRequest
+    from unify.privacy.setup import ingest_options, raw_keyring
+    from unify.replay import ReplayContext, print_report, replay
+    from unify.store import migrate, open_pool
+
+    def moment(value: str | None, name: str) -> datetime | None:
+        if value is None:
+            return None
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise UnifyError(f"{name} must be an RFC 3339 time, not {value!r}") from None
+        if parsed.tzinfo is None:
+            raise UnifyError(f"{name} needs an offset (e.g. 2026-11-02T09:00:00+01:00 or …Z)")
+        return parsed
+
+    if args.limit is not None and args.limit < 1:
+        raise UnifyError("--limit must be at least 1")
+    if args.statuses and "unverified" in args.statuses and not args.reverify:
+        raise UnifyError("unverified deliveries are replayed only with --reverify (their signature is checked again)")
+    if args.statuses and "processed" in args.statuses and not args.force:
+        raise UnifyError("processed deliveries are replayed only with --force")
+    asked = ReplayRequest(
+        ids=args.ids or [],
+        connectors=args.connectors or [],
+        since=moment(args.since, "--since"),
+        until=moment(args.until, "--until"),
+        statuses=args.statuses,
+        reverify=args.reverify,
+        force=args.force,
+        dry_run=args.dry_run,
+        limit=args.limit,
+    )
+    dsn = _database_url(settings)
+    context = ReplayContext(
+        options=ingest_options(settings),
+        keyring=raw_keyring(settings),
+        default_region=settings.default_region,
+        max_batch=settings.max_batch,
+    )
+
+    async def run(progress: Progress) -> Any:
+        task = progress.add_task("replaying", total=None)
+        pool = await open_pool(dsn, min_size=1, max_size=2)
+        try:
+            async with pool.acquire() as conn:
+                await migrate(conn)
+            return await replay(
+                pool, asked, context, progress=lambda done, total: progress.update(task, completed=done, total=total)
+            )
+        finally:
+            await pool.close()
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, transient=True, console=Console(stderr=True)) as progress:
+        report = asyncio.run(run(progress))
+    if args.json:
+        print(msgspec.json.format(msgspec.json.encode(report), indent=2).decode())
+    else:
+        print_report(report, Console())
+    return 0 if report.ok else 1
+
+
+def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
+    """The report `GET /v1/audit/consistency` answers, written to a file, with a progress display on stderr."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from unify.audit import (
+        STEP_COUNT,
+        audit_request,
+        consistency_report,
+        output_format,
+        render_csv,
+        render_html,
+        thresholds_of,
+    )
+
+    suffix = Path(args.output).suffix.lower().lstrip(".") if args.output and args.output != "-" else ""
+    fmt = output_format(
+        args.format or ({"htm": "html"}.get(suffix, suffix) if suffix in ("json", "csv", "html", "htm") else None)
+    )
+    asked = audit_request(args.start, args.end, channel=args.channel, reason=args.reason, queue=args.queue)
+    dsn = _database_url(settings)
+
+    async def run(progress: Progress) -> Any:
+        task = progress.add_task("connecting", total=STEP_COUNT)
+
+        def advance(description: str, done: int, total: int) -> None:
+            progress.update(task, description=description, completed=done, total=total)
+
+        return await _with_connection(
+            dsn,
+            lambda conn: consistency_report(
+                conn,
+                asked,
+                repeat_window_days=settings.repeat_window_days,
+                thresholds=thresholds_of(settings),
+                progress=advance,
+            ),
+        )
+
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, TimeElapsedColumn(), transient=True, console=Console(stderr=True)) as progress:
+        report = asyncio.run(run(progress))
+    if fmt == "csv":
+        text = render_csv(report)
+    elif fmt == "html":
+        text = render_html(report)
+    else:
+        text = msgspec.json.format(msgspec.json.encode(report), indent=2).decode() + "\n"
+    if args.output and args.output != "-":
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(
+            f"wrote {args.output}: {report.overall.contacts} contacts, {len(report.deviations)} deviation(s), "
+            f"in {report.elapsed_seconds:.2f} s",
+            file=sys.stderr,
+        )
+    else:
+        sys.stdout.write(text)
+    return 0
 
 
 def cmd_identity(args: argparse.Namespace, settings: Settings) -> int:

@@ -121,6 +121,26 @@ def event_key(event: InteractionEvent) -> str:
     return f"{event.source}/{event.external_id}"
 
 
+def error_payload(error: UnifyError | str | None) -> dict[str, object] | None:
+    """A raw delivery's `error` column: the problem's title, detail and field errors (a string: an internal error)."""
+    if isinstance(error, UnifyError):
+        _without_nul(error)
+        return {"title": error.title, "detail": error.detail, "errors": error.errors}
+    if error is not None:
+        return {"title": "Internal error", "detail": error.replace("\x00", "\ufffd")}
+    return None
+
+
+def _without_nul(error: UnifyError) -> None:
+    """A message may quote what the client sent; PostgreSQL cannot store a NUL character, so it is shown as U+FFFD
+    (in the stored error and in the problem alike)."""
+    error.detail = error.detail.replace("\x00", "\ufffd")
+    error.errors = [
+        FieldError(field=e.field.replace("\x00", "\ufffd"), message=e.message.replace("\x00", "\ufffd"))
+        for e in error.errors
+    ]
+
+
 async def _insert_raw(
     conn: asyncpg.Connection,
     raw: RawDelivery,
@@ -129,11 +149,6 @@ async def _insert_raw(
     options: IngestOptions,
     event_keys: list[str] | None = None,
 ) -> int:
-    payload = None
-    if isinstance(error, UnifyError):
-        payload = {"title": error.title, "detail": error.detail, "errors": error.errors}
-    elif error is not None:
-        payload = {"title": "Internal error", "detail": error}
     key_id, body = _sealed_body(raw, options)
     return await conn.fetchval(
         _Q["insert_raw_event"],
@@ -144,7 +159,7 @@ async def _insert_raw(
         raw.body_size,
         raw.truncated,
         status,
-        payload,
+        error_payload(error),
         key_id,
         event_keys,
     )
@@ -154,6 +169,7 @@ async def reject(pool: asyncpg.Pool, raw: RawDelivery, error: UnifyError, option
     """Keep the raw delivery with its error (a failed signature flagged `unverified`), and return the error carrying
     the raw event id to raise."""
     status: RawStatus = "unverified" if isinstance(error, Unauthorized) else "rejected"
+    _without_nul(error)
     error.raw_event_id = await store_raw(pool, raw, status, error, options=options)
     log.info("delivery_rejected", route=raw.route, raw_event_id=error.raw_event_id, reason=error.title)
     return error
@@ -164,10 +180,12 @@ async def reject(pool: asyncpg.Pool, raw: RawDelivery, error: UnifyError, option
 
 _event_decoder = msgspec.json.Decoder(InteractionEvent)
 _raw_list_decoder = msgspec.json.Decoder(list[msgspec.Raw])
+# msgspec raises RecursionError (not a MsgspecError) for JSON nested deeper than it decodes: malformed too.
+_UNDECODABLE = (msgspec.MsgspecError, RecursionError)
 _AT_PATH = re.compile(r"^(?P<message>.*?)(?: - at `(?P<path>[^`]*)`)?$", re.DOTALL)
 
 
-def _field_error(exc: msgspec.MsgspecError, prefix: str) -> FieldError:
+def _field_error(exc: msgspec.MsgspecError | RecursionError, prefix: str) -> FieldError:
     match = _AT_PATH.match(str(exc))
     assert match is not None
     path = match["path"] or "$"
@@ -193,7 +211,7 @@ def decode_native_events(body: bytes, *, max_batch: int) -> tuple[list[Interacti
     if stripped[:1] != b"[":
         try:
             event = _event_decoder.decode(body)
-        except msgspec.MsgspecError as exc:
+        except _UNDECODABLE as exc:
             error = _field_error(exc, "$")
             raise BadRequest(f"invalid interaction event: {error.message} at {error.field}", errors=[error]) from None
         if _MAY_HOLD_NUL in body:
@@ -201,7 +219,7 @@ def decode_native_events(body: bytes, *, max_batch: int) -> tuple[list[Interacti
         return [event], False
     try:
         items = _raw_list_decoder.decode(body)
-    except msgspec.MsgspecError as exc:
+    except _UNDECODABLE as exc:
         error = _field_error(exc, "$")
         raise BadRequest(f"invalid batch: {error.message}", errors=[error]) from None
     if not items:
@@ -220,7 +238,7 @@ def decode_native_events(body: bytes, *, max_batch: int) -> tuple[list[Interacti
             if may_hold_nul:
                 _reject_nul(event, f"$[{index}]")
             events.append(event)
-        except msgspec.MsgspecError as exc:
+        except _UNDECODABLE as exc:
             errors.append(_field_error(exc, f"$[{index}]"))
         except BadRequest as exc:
             errors.extend(exc.errors)
@@ -392,6 +410,24 @@ async def _ingest_single_event(
 ExtraApply = Callable[[asyncpg.Connection, int, "_Counts"], Awaitable[None]]
 
 
+async def apply_events(
+    conn: asyncpg.Connection,
+    events: list[InteractionEvent],
+    *,
+    raw_event_id: int,
+    options: IngestOptions,
+    extra: ExtraApply | None = None,
+) -> IngestBatchResult:
+    """Apply a delivery's events, then `extra`, on behalf of raw event `raw_event_id` (inserted by the live path,
+    an existing row for a replay). Must run inside the caller's transaction."""
+    counts = _Counts()
+    for event in events:
+        counts.add(await apply_event(conn, event, raw_event_id=raw_event_id, options=options))
+    if extra is not None:
+        await extra(conn, raw_event_id, counts)
+    return counts.batch_result(raw_event_id)
+
+
 async def ingest_events(
     pool: asyncpg.Pool,
     raw: RawDelivery,
@@ -414,12 +450,8 @@ async def ingest_events(
             async with pool.acquire() as conn, conn.transaction():
                 keys = [event_key(e) for e in events] + (extra_keys or [])
                 raw_event_id = await _insert_raw(conn, raw, "processed", None, options, keys)
-                counts = _Counts()
-                for event in events:
-                    counts.add(await apply_event(conn, event, raw_event_id=raw_event_id, options=options))
-                if extra is not None:
-                    await extra(conn, raw_event_id, counts)
-            return counts.batch_result(raw_event_id)
+                result = await apply_events(conn, events, raw_event_id=raw_event_id, options=options, extra=extra)
+            return result
         except _RETRYABLE:
             if attempt == _ATTEMPTS:
                 await _keep_failed(pool, raw, "gave up after repeated deadlocks", options)

@@ -27,6 +27,19 @@
 | `UNIFY_BLOCKED_IDENTIFIERS` | empty | Comma-separated `kind:value` that never link, e.g. `phone:+18005550100`. |
 | `UNIFY_BLOCKED_PATTERNS` | empty | Regular expressions (space-separated) searched in `kind:value`: never link. |
 | `UNIFY_FUZZY_MIN_SCORE` | `0.85` | Lowest name-similarity score (0–1) that makes a fuzzy merge suggestion. |
+| `UNIFY_REPEAT_WINDOW_DAYS` | `7` | A contact within this many days of the customer's previous one is a repeat. |
+| `UNIFY_CONTEXT_UNVERIFIED_VIEW` | `metadata` | What a lookup on unverified evidence shows: `metadata` or `full`. |
+| `UNIFY_SUPPRESS_OFFERS_FAILED_CONTACTS` | `3` | Failed contacts in 24 h that set the `suppress_offers` flag. |
+| `UNIFY_COMPLAINT_REASONS` | `complaint` | Reasons/dispositions (comma-separated) that count as a complaint. |
+| `UNIFY_VIP_TIERS` | `gold,platinum,vip` | Values of the `tier` event attribute that set the `vip` flag. |
+| `UNIFY_AT_RISK_REPEATS` | `3` | Repeat contacts within the window that set the `at_risk` flag. |
+| `UNIFY_AT_RISK_WAIT_MINUTES` | `30` | Minutes of waiting on the current journey that set the `at_risk` flag. |
+| `UNIFY_STREAM_HEARTBEAT_SECONDS` | `15` | How often `GET /v1/stream` sends a heartbeat comment on an idle stream. |
+| `UNIFY_STREAM_QUEUE_SIZE` | `256` | Notices queued per stream client; past it the oldest go and `resync` is sent. |
+| `UNIFY_AUDIT_MIN_COUNT` | `30` | Fewest values on each side (a channel, the other channels) before the audit judges. |
+| `UNIFY_AUDIT_RATE_DIFFERENCE` | `0.10` | Smallest difference of a rate (absolute, 0–1) reported as a deviation. |
+| `UNIFY_AUDIT_WAIT_RATIO` | `1.5` | Smallest ratio of median waits (either way) reported as a deviation. |
+| `UNIFY_AUDIT_SIGNIFICANCE` | `0.01` | Largest p-value (z-test for rates, Mood's median test for waits) flagged. |
 """
 
 from __future__ import annotations
@@ -79,6 +92,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     blocked_identifiers: str = ""
     blocked_patterns: str = ""
     fuzzy_min_score: float = 0.85
+    repeat_window_days: float = 7.0
+    context_unverified_view: Literal["metadata", "full"] = "metadata"
+    suppress_offers_failed_contacts: int = 3
+    complaint_reasons: str = "complaint"
+    vip_tiers: str = "gold,platinum,vip"
+    at_risk_repeats: int = 3
+    at_risk_wait_minutes: float = 30.0
+    stream_heartbeat_seconds: float = 15.0
+    stream_queue_size: int = 256
+    audit_min_count: int = 30
+    audit_rate_difference: float = 0.10
+    audit_wait_ratio: float = 1.5
+    audit_significance: float = 0.01
 
     @property
     def embedded_pgdata(self) -> Path:
@@ -116,6 +142,19 @@ _ENV_FIELDS = {
     "blocked_identifiers": ("UNIFY_BLOCKED_IDENTIFIERS",),
     "blocked_patterns": ("UNIFY_BLOCKED_PATTERNS",),
     "fuzzy_min_score": ("UNIFY_FUZZY_MIN_SCORE",),
+    "repeat_window_days": ("UNIFY_REPEAT_WINDOW_DAYS",),
+    "context_unverified_view": ("UNIFY_CONTEXT_UNVERIFIED_VIEW",),
+    "suppress_offers_failed_contacts": ("UNIFY_SUPPRESS_OFFERS_FAILED_CONTACTS",),
+    "complaint_reasons": ("UNIFY_COMPLAINT_REASONS",),
+    "vip_tiers": ("UNIFY_VIP_TIERS",),
+    "at_risk_repeats": ("UNIFY_AT_RISK_REPEATS",),
+    "at_risk_wait_minutes": ("UNIFY_AT_RISK_WAIT_MINUTES",),
+    "stream_heartbeat_seconds": ("UNIFY_STREAM_HEARTBEAT_SECONDS",),
+    "stream_queue_size": ("UNIFY_STREAM_QUEUE_SIZE",),
+    "audit_min_count": ("UNIFY_AUDIT_MIN_COUNT",),
+    "audit_rate_difference": ("UNIFY_AUDIT_RATE_DIFFERENCE",),
+    "audit_wait_ratio": ("UNIFY_AUDIT_WAIT_RATIO",),
+    "audit_significance": ("UNIFY_AUDIT_SIGNIFICANCE",),
 }
 
 
@@ -126,7 +165,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
     for field, names in _ENV_FIELDS.items():
         for name in names:
             if environ.get(name):
-                lowered = field in ("log_format", "log_level", "merge_min_verification")
+                lowered = field in ("log_format", "log_level", "merge_min_verification", "context_unverified_view")
                 raw[field] = environ[name].lower() if lowered else environ[name]
                 break
     raw.update({k: v for k, v in overrides.items() if v is not None})
@@ -140,6 +179,20 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         raise ConfigurationError("UNIFY_SHARED_IDENTIFIER_THRESHOLD must be at least 2")
     if not 0 < settings.fuzzy_min_score <= 1:
         raise ConfigurationError("UNIFY_FUZZY_MIN_SCORE must be in (0, 1]")
+    if settings.stream_heartbeat_seconds <= 0:
+        raise ConfigurationError("UNIFY_STREAM_HEARTBEAT_SECONDS must be positive")
+    if settings.stream_queue_size < 1:
+        raise ConfigurationError("UNIFY_STREAM_QUEUE_SIZE must be at least 1")
+    if settings.repeat_window_days <= 0:
+        raise ConfigurationError("UNIFY_REPEAT_WINDOW_DAYS must be more than 0")
+    if settings.audit_min_count < 1:
+        raise ConfigurationError("UNIFY_AUDIT_MIN_COUNT must be at least 1")
+    if not 0 < settings.audit_rate_difference < 1:
+        raise ConfigurationError("UNIFY_AUDIT_RATE_DIFFERENCE must be in (0, 1)")
+    if settings.audit_wait_ratio <= 1:
+        raise ConfigurationError("UNIFY_AUDIT_WAIT_RATIO must be more than 1")
+    if not 0 < settings.audit_significance < 1:
+        raise ConfigurationError("UNIFY_AUDIT_SIGNIFICANCE must be in (0, 1)")
     if settings.max_body_bytes < 1024:
         raise ConfigurationError("UNIFY_MAX_BODY_BYTES must be at least 1024")
     return msgspec.structs.replace(settings, default_region=settings.default_region.upper())

@@ -34,6 +34,7 @@ from schemas import FieldError, IngestBatchResult, InteractionEvent
 from unify.connector_settings import to_connector_settings
 from unify.errors import BadRequest, NotFound, PayloadTooLarge, Unauthorized
 from unify.ingest import (
+    ExtraApply,
     IngestOptions,
     RawDelivery,
     _Counts,
@@ -115,10 +116,31 @@ async def ingest_webhook(
         query=live.query,
     )
     parsed = await _verify_and_parse(pool, connector, request, settings, raw, options)
+    result = await ingest_events(
+        pool,
+        raw,
+        parsed.events,
+        options=options,
+        extra=webhook_extra(connector, parsed, options),
+        extra_keys=[event_key(f.event) for f in parsed.fragments],
+    )
+    return connector.reply, result
+
+
+def webhook_extra(
+    connector: Connector, parsed: Parsed, options: IngestOptions, *, token_claimed: bool = False
+) -> ExtraApply | None:
+    """What a delivery applies besides its whole events, in the same transaction: its replay token (a second use →
+    401) and the parts of split messages. None when there is nothing. `token_claimed`: the token was claimed when
+    this very delivery committed before (a forced replay of a processed one), so it is not claimed again."""
+    claim = parsed.replay_token if not token_claimed else None
+    if claim is None and not parsed.fragments:
+        return None
+    name = connector.name
 
     async def extra(conn: asyncpg.Connection, raw_event_id: int, counts: _Counts) -> None:
-        if parsed.replay_token is not None:
-            claimed = await conn.fetchval(_Q["claim_replay_token"], name, parsed.replay_token)
+        if claim is not None:
+            claimed = await conn.fetchval(_Q["claim_replay_token"], name, claim)
             if claimed is None:
                 raise Unauthorized(
                     "this signed delivery was already received once (replayed token)",
@@ -129,16 +151,7 @@ async def ingest_webhook(
             if event is not None:
                 counts.add(await apply_event(conn, event, raw_event_id=raw_event_id, options=options))
 
-    needs_extra = parsed.replay_token is not None or bool(parsed.fragments)
-    result = await ingest_events(
-        pool,
-        raw,
-        parsed.events,
-        options=options,
-        extra=extra if needs_extra else None,
-        extra_keys=[event_key(f.event) for f in parsed.fragments],
-    )
-    return connector.reply, result
+    return extra
 
 
 async def _verify_and_parse(
@@ -150,30 +163,43 @@ async def _verify_and_parse(
     options: IngestOptions,
 ) -> Parsed:
     try:
-        if settings.verify:
+        return verify_and_parse(connector, request, settings)
+    except Unauthorized as exc:
+        log.info("webhook_signature_failed", connector=connector.name, reason=exc.detail)
+        raise await reject(pool, raw, exc, options) from None
+    except BadRequest as exc:
+        raise await reject(pool, raw, exc, options) from None
+
+
+def verify_and_parse(
+    connector: Connector, request: WebhookRequest, settings: ConnectorSettings, *, verify: bool = True
+) -> Parsed:
+    """Check the signature (unless `verify` is False or the connector is set not to), parse, and validate every
+    event. Stores nothing: raises Unauthorized (signature) or BadRequest naming the field."""
+    try:
+        if verify and settings.verify:
             connector.verify(request, settings)
         parsed = connector.parse(request, settings)
         for event in [*parsed.events, *(f.event for f in parsed.fragments)]:
             validate_event(event)
         return parsed
     except SignatureError as exc:
-        log.info("webhook_signature_failed", connector=connector.name, reason=exc.message)
-        raise await reject(
-            pool, raw, Unauthorized(exc.message, errors=[FieldError(field=exc.field, message=exc.message)]), options
-        ) from None
+        raise Unauthorized(exc.message, errors=[FieldError(field=exc.field, message=exc.message)]) from None
     except PayloadError as exc:
-        error = BadRequest(
+        raise BadRequest(
             f"this is not a valid {connector.name} delivery: {exc.message}",
             errors=[FieldError(field=exc.field, message=exc.message)],
-        )
+        ) from None
     except (ValueError, msgspec.ValidationError) as exc:  # the platform's data breaks the schema's own rules
-        error = BadRequest(
+        raise BadRequest(
             f"this {connector.name} delivery does not make a valid interaction: {exc}",
             errors=[FieldError(field="$", message=str(exc))],
-        )
-    except BadRequest as exc:
-        error = exc
-    raise await reject(pool, raw, error, options)
+        ) from None
+    except RecursionError:  # a decoder met data nested deeper than it decodes: malformed, not a server error
+        raise BadRequest(
+            f"this is not a valid {connector.name} delivery: it is nested too deeply",
+            errors=[FieldError(field="$", message="nested too deeply")],
+        ) from None
 
 
 async def _add_fragment(

@@ -112,6 +112,8 @@ def decode_view(body: bytes | msgspec.Raw, view: type[ViewT], *, at: str = "$") 
         raise PayloadError(f"malformed JSON: {exc}", field=at) from None
     except UnicodeDecodeError as exc:  # msgspec decodes strings lazily
         raise PayloadError(f"the body is not valid UTF-8: {exc.reason}", field=at) from None
+    except RecursionError:  # msgspec's answer to JSON nested deeper than it decodes (e.g. inside a Raw field)
+        raise PayloadError("malformed JSON: nested too deeply", field=at) from None
 
 
 def clean(value: object, limit: int = 512) -> str | None:

@@ -249,6 +249,19 @@ async def test_erasure_leaves_no_trace_of_the_customer_and_spares_the_other(
     admin_id, admin_auth = admin
     ada = await _ingest(client, auth, ada_events())
     grace = await _ingest(client, auth, grace_events())
+    # Promises made to both, and their contexts read: by number, and by a number nobody has yet but Ada's own
+    # formatting of it (a lookup that names her value without finding her).
+    for customer, phone in ((ada, "(415) 555 0100"), (grace, "+12125550199")):
+        promised = await client.post(
+            f"/v1/customers/{customer}/promises",
+            json={"text": "Call back about the refund", "due_at": "2030-01-01T09:00:00Z"},
+            headers=admin_auth,
+        )
+        assert promised.status_code == 201, promised.text
+        assert (await client.get("/v1/context", params={"phone": phone}, headers=auth)).status_code == 200
+    await db.execute("update identifier set shared = true where value = '+14155550100'")
+    assert (await client.get("/v1/context", params={"phone": "415-555-0100"}, headers=auth)).json()["customer"] is None
+    await db.execute("update identifier set shared = false where value = '+14155550100'")
     ada_fragment_raw = await _pending_fragment(db, "ada-part", "+14155550100")
     grace_fragment_raw = await _pending_fragment(db, "grace-part", "+12125550199")
     ada_raw = {
@@ -272,6 +285,8 @@ async def test_erasure_leaves_no_trace_of_the_customer_and_spares_the_other(
         "fragments": 1,
         "merges": 0,
         "suggestions": 0,
+        "promises": 1,
+        "context_reads": 2,
     }
     # No row of any table mentions an identifier, the name or the texts of the customer any more.
     for needle in (*ADA_VALUES, *ADA_AS_SENT, str(ada)):
@@ -528,3 +543,44 @@ async def test_superseded_raw_deliveries_are_erased_too(
     assert (await client.post("/v1/interactions", json=native_event("ada-call", revision=2), headers=auth)).is_success
     assert (await _erase(client, admin_auth, ada, {"reason": "customer request"})).status_code == 200
     assert await db.fetchval("select count(*) from raw_event") == 0
+
+
+async def test_rejected_deliveries_that_mention_the_customer_are_erased_too(
+    client: AsyncTestClient, auth: dict[str, str], admin_auth: dict[str, str], db: asyncpg.Connection
+) -> None:
+    ada = await _ingest(client, auth, ada_events())
+    await _ingest(client, auth, grace_events())
+    rejected = {
+        # Invalid native events (the channel is unknown), stored encrypted as `rejected`: one names Ada's number in
+        # another spelling, one her email address, one names Grace only.
+        "ada-phone": native_event("bad-1", channel="fax", customer={}, text="call me back on (415) 555-0100"),
+        "ada-email": native_event(
+            "bad-2", channel="fax", customer={"identifiers": [{"kind": "email", "value": "ADA@example.com"}]}
+        ),
+        "grace": native_event("bad-3", channel="fax", customer={}, text="call me on 212 555 0199"),
+    }
+    ids = {}
+    for name, body in rejected.items():
+        response = await client.post("/v1/interactions", json=body, headers=auth)
+        assert response.status_code == 400, response.text
+        ids[name] = response.json()["raw_event_id"]
+    # A form-encoded delivery keeps the number URL-encoded; a failed signature keeps it as `unverified`.
+    form = await client.post(
+        "/v1/webhooks/twilio-sms",
+        content=b"MessageSid=SM1&From=%2B14155550100&To=%2B18005550199&Body=hi",
+        headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": "forged"},
+    )
+    assert form.status_code in (401, 404), form.text
+    if form.status_code == 401:
+        ids["ada-form"] = form.json()["raw_event_id"]
+    stored = {r["id"] for r in await db.fetch("select id from raw_event where status <> 'processed'")}
+    assert set(ids.values()) <= stored
+    assert all(b"415" not in bytes(r["body"]) for r in await db.fetch("select body from raw_event"))  # encrypted
+
+    response = await _erase(client, admin_auth, ada, {"reason": "GDPR art. 17 request, ticket DPO-2292"})
+    assert response.status_code == 200, response.text
+    left = {r["id"] for r in await db.fetch("select id from raw_event where status <> 'processed'")}
+    assert ids["grace"] in left
+    assert not ({ids["ada-phone"], ids["ada-email"], ids.get("ada-form", 0)} & left)
+    receipt = msgspec.json.decode(response.content, type=ErasureReceipt)
+    assert receipt.counts.raw_events == 3 + len(ids) - 1  # her three interactions' deliveries and her rejected ones

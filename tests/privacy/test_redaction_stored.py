@@ -58,6 +58,21 @@ async def test_chat_sms_and_email_texts_are_stored_masked(
     )
     assert "4242 4242" not in read.text and "[card ••••4242]" in read.json()["event"]["text"]
 
+    # The agent's context and the customer's timeline show the masked texts (a trusted lookup shows bodies).
+    context = await client.get(
+        "/v1/context", params={"phone": "+14155550100", "verification": "carrier_attested"}, headers=auth
+    )
+    assert context.status_code == 200, context.text
+    customer = context.json()["customer"]["id"]
+    timeline = await client.get(f"/v1/customers/{customer}/timeline", headers=auth)
+    for shown in (context.text, timeline.text):
+        for spelling in CARD_SPELLINGS:
+            assert spelling not in shown
+    snippets = {e["channel"]: (e["subject"], e["snippet"]) for e in context.json()["timeline"]}
+    assert snippets["chat"][1] == "Here: [card ••••4242] exp [expiry] cvv [cvv]"
+    assert snippets["email"][0] == "My card [card ••••1111] was charged twice"
+    assert snippets["sms"][1] == "card [card ••••1111] thanks"
+
 
 async def test_a_webhook_text_is_masked_too(client: AsyncTestClient, db: asyncpg.Connection) -> None:
     from urllib.parse import urlencode

@@ -11,22 +11,29 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from unify.auth import KeyChecker
+from unify.context import context_policy
 from unify.errors import ConfigurationError
 from unify.http._guards import scope_guard
 from unify.http._middleware import request_log_middleware
+from unify.http._openapi import document_problems
 from unify.http._problems import EXCEPTION_HANDLERS
+from unify.http.audit import AUDIT_HANDLERS
+from unify.http.context import CONTEXT_HANDLERS
 from unify.http.customers import CustomerController
 from unify.http.health import healthz, readyz
 from unify.http.identity import IDENTITY_HANDLERS
 from unify.http.imports import import_file_handler
 from unify.http.interactions import InteractionController
 from unify.http.privacy import PRIVACY_HANDLERS
+from unify.http.replay import replay_raw_events
+from unify.http.stream import stream_interactions
 from unify.http.webhooks import WebhookController
 from unify.logging import configure_logging
 from unify.privacy.retention import periodic_purge
 from unify.privacy.setup import ingest_options
 from unify.settings import Settings, load_settings
 from unify.store import migrate, open_pool
+from unify.stream import InteractionFeed
 from unify.webhooks import SettingsCache
 
 
@@ -48,12 +55,29 @@ def create_app(settings: Settings | None = None) -> Litestar:
             app.state.key_checker = KeyChecker(pool, settings.key_cache_seconds)
             app.state.connector_settings = SettingsCache(pool, settings.key_cache_seconds, settings.default_region)
             app.state.ingest_options = ingest_options(settings)
-            async with periodic_purge(pool, settings):
+            app.state.context_policy = context_policy(settings)
+            # Context reads write an access-log row each: their own pool commits them asynchronously, so a read
+            # does not wait for a WAL flush (a database crash may lose the last fraction of a second of log rows;
+            # never an interaction: ingest keeps the default synchronous commit). Their statements are planned
+            # once per connection (a generic plan), not five times first at ~10 ms each.
+            app.state.context_pool = await open_pool(
+                dsn,
+                min_size=1,
+                max_size=settings.db_pool_max,
+                server_settings={"synchronous_commit": "off", "plan_cache_mode": "force_generic_plan"},
+            )
+            # GET /v1/stream: listens lazily; a shutdown signal ends open streams, which would hold the server up.
+            feed = InteractionFeed(dsn, max_queued=settings.stream_queue_size, end_streams_on_signal=True)
+            async with periodic_purge(pool, settings), feed:
+                app.state.stream_feed = feed
                 yield
         finally:
+            context_pool = getattr(app.state, "context_pool", None)
+            if context_pool is not None:
+                await context_pool.close()
             await pool.close()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             healthz,
             readyz,
@@ -61,8 +85,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             import_file_handler,
             CustomerController,
             *PRIVACY_HANDLERS,  # after CustomerController: same paths, other methods
+            replay_raw_events,
             *IDENTITY_HANDLERS,
+            *AUDIT_HANDLERS,
+            *CONTEXT_HANDLERS,
             WebhookController,
+            stream_interactions,
         ],
         lifespan=[lifespan],
         guards=[scope_guard],
@@ -86,3 +114,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
             security=[{"apiKey": []}],
         ),
     )
+    document_problems(app)  # problem responses in the OpenAPI document (unify.http._openapi)
+    return app

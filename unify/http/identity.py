@@ -113,6 +113,8 @@ async def undo_merge_route(request: Request, merge_id: FromPath[UUID], data: JSO
 async def detach_identifier_route(
     request: Request, identifier_id: FromPath[int], data: JSONBody[DetachRequest]
 ) -> DetachResult:
+    if not 0 < identifier_id < 2**63:  # ids are bigint: anything else names no identifier (not a database error)
+        raise NotFound(f"no identifier with id {identifier_id}")
     return await detach_identifier(
         request.app.state.pool,
         identifier_id,

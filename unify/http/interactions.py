@@ -7,7 +7,15 @@ from uuid import UUID
 
 import structlog
 from litestar import Controller, Request, Response, get, post
-from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, Reference, RequestBody, Schema
+from litestar.openapi.spec import (
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    Reference,
+    RequestBody,
+    Schema,
+)
 from litestar.params import FromPath
 
 from schemas import IngestBatchResult, IngestResult, Interaction
@@ -32,6 +40,15 @@ class _IngestOperation(Operation):
                 )
             },
         )
+        created = (self.responses or {}).get("201")
+        if isinstance(created, OpenAPIResponse):  # a duplicate, an update, or a batch answer 200 with the same shapes
+            self.responses = {
+                **(self.responses or {}),
+                "200": OpenAPIResponse(
+                    description="A single event that was a duplicate or an update, or a batch (one result per event).",
+                    content=created.content,
+                ),
+            }
 
 
 class InteractionController(Controller):

@@ -33,7 +33,13 @@ from unify.privacy.erasure import erase_customer, export_customer
 async def erase_customer_route(
     request: Request, customer_id: FromPath[UUID], data: JSONBody[ErasureRequest]
 ) -> ErasureReceipt:
-    return await erase_customer(request.app.state.pool, customer_id, actor=request.state.api_key_id, reason=data.reason)
+    return await erase_customer(
+        request.app.state.pool,
+        customer_id,
+        actor=request.state.api_key_id,
+        reason=data.reason,
+        keyring=request.app.state.ingest_options.sealer,
+    )
 
 
 @get(

@@ -13,13 +13,18 @@ Erasure runs in one transaction, in an order that is safe while events keep arri
 An event that updates one of the customer's interactions at that moment may deadlock with step 1 (ingest locks the
 interaction first, then the identifiers); PostgreSQL aborts one side and both sides retry.
 
-Not found by an erasure: raw deliveries that no stored interaction points to any more (an earlier revision of an
-interaction, a duplicate delivery, a rejected one) and interactions that mention the customer without being linked
-to them (an agent's note quoting their number). Raw deliveries expire under the retention policy."""
+Raw deliveries that never became an interaction (rejected, unverified or failed ones: nothing names their events)
+are opened (decrypted with the raw-body keys) and deleted when their body mentions one of the customer's identifiers
+in any usual spelling: as stored, a phone number's digits with or without the country code, URL-encoded (form
+bodies). Not found by an erasure: raw deliveries of earlier revisions or duplicates that no stored interaction
+points to any more, and interactions that mention the customer without being linked to them (an agent's note
+quoting their number). Those expire under the retention policy."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from urllib.parse import quote_plus
 from uuid import UUID
 
 import asyncpg
@@ -29,6 +34,8 @@ import structlog
 
 from schemas import CustomerExport, ErasureCounts, ErasureReceipt, FieldError
 from unify.errors import BadRequest, NotFound
+from unify.privacy.setup import open_raw_body
+from unify.privacy.vault import RawKeyring, VaultError
 from unify.store import load_queries
 
 log = structlog.get_logger("unify.privacy")
@@ -39,7 +46,12 @@ _REASON_LENGTH = (3, 500)
 
 
 async def erase_customer(
-    db: asyncpg.Pool | asyncpg.Connection, customer_id: UUID, *, actor: UUID, reason: str
+    db: asyncpg.Pool | asyncpg.Connection,
+    customer_id: UUID,
+    *,
+    actor: UUID,
+    reason: str,
+    keyring: RawKeyring | None = None,
 ) -> ErasureReceipt:
     """Delete everything held about one customer and log that it happened. Raises NotFound for an unknown customer,
     BadRequest for a reason that is blank or names the customer (the reason outlives the erasure)."""
@@ -53,9 +65,9 @@ async def erase_customer(
         try:
             if isinstance(db, asyncpg.Pool):
                 async with db.acquire() as conn:
-                    receipt = await _erase(conn, customer_id, actor, reason)
+                    receipt = await _erase(conn, customer_id, actor, reason, keyring)
             else:
-                receipt = await _erase(db, customer_id, actor, reason)
+                receipt = await _erase(db, customer_id, actor, reason, keyring)
         except _RETRYABLE:
             if attempt == _ATTEMPTS:
                 raise
@@ -67,7 +79,9 @@ async def erase_customer(
     raise AssertionError("unreachable")
 
 
-async def _erase(conn: asyncpg.Connection, customer_id: UUID, actor: UUID, reason: str) -> ErasureReceipt:
+async def _erase(
+    conn: asyncpg.Connection, customer_id: UUID, actor: UUID, reason: str, keyring: RawKeyring | None
+) -> ErasureReceipt:
     async with conn.transaction():
         await conn.fetch(_Q["lock_customer_identifiers"], customer_id)
         customers = await conn.fetch(_Q["lock_customer"], customer_id)
@@ -75,6 +89,7 @@ async def _erase(conn: asyncpg.Connection, customer_id: UUID, actor: UUID, reaso
             raise NotFound(f"no customer with id {customer_id}")
         identifiers = await conn.fetch(_Q["lock_customer_identifiers"], customer_id)
         _refuse_personal_reason(reason, customers, identifiers)
+        unprocessed = await _unprocessed_mentioning(conn, identifiers, keyring)
         row = await conn.fetchrow(
             _Q["erase_customer"],
             [c["id"] for c in customers],
@@ -82,10 +97,43 @@ async def _erase(conn: asyncpg.Connection, customer_id: UUID, actor: UUID, reaso
             [r["value"] for r in identifiers],
             actor,
             reason,
+            unprocessed,
         )
     return ErasureReceipt(
         id=row["id"], erased_at=row["erased_at"], counts=msgspec.convert(row["counts"], ErasureCounts)
     )
+
+
+def _spellings(identifiers: Iterable[asyncpg.Record]) -> list[bytes]:
+    """How a raw body may spell the customer's identifiers, case-folded: as stored, URL-encoded (form bodies), and
+    for a phone number its digits with and without the country code."""
+    found: set[str] = set()
+    for identifier in identifiers:
+        value = identifier["value"].casefold()
+        found.update((value, quote_plus(value).casefold()))
+        if identifier["kind"] == "phone":
+            found.update(_phone_forms(identifier["value"]))
+    return sorted(form.encode() for form in found if len(form) >= 6)
+
+
+async def _unprocessed_mentioning(
+    conn: asyncpg.Connection, identifiers: list[asyncpg.Record], keyring: RawKeyring | None
+) -> list[int]:
+    """The raw deliveries that never became an interaction (no event keys) whose body mentions the customer."""
+    needles = _spellings(identifiers)
+    if not needles:
+        return []
+    mentioning = []
+    async for row in conn.cursor(_Q["unprocessed_raw_events"]):
+        try:
+            body = open_raw_body(keyring, row).lower()
+        except VaultError:
+            log.warning("erasure_raw_unreadable", raw_event_id=row["id"], key_id=row["key_id"])
+            continue
+        digits = re.sub(rb"[\s().\-/]", b"", body)
+        if any(needle in body or needle in digits for needle in needles):
+            mentioning.append(row["id"])
+    return mentioning
 
 
 def _mentions(text: str, value: str) -> bool:

@@ -25,10 +25,19 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     transaction is still rolled back by the pool before this runs."""
 
 
-async def open_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
-    """Open a pool to `dsn`; every connection decodes JSON with msgspec."""
+async def open_pool(
+    dsn: str, *, min_size: int = 2, max_size: int = 10, server_settings: dict[str, str] | None = None
+) -> asyncpg.Pool:
+    """Open a pool to `dsn`; every connection decodes JSON with msgspec. `server_settings` are session settings
+    every connection of the pool starts with."""
     return await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection, reset=_keep_session, command_timeout=30
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        reset=_keep_session,
+        command_timeout=30,
+        server_settings=server_settings,
     )
 
 

@@ -22,9 +22,15 @@ for update of d;
 select id, display_name from customer where root_id = (select root_id from customer where id = $1) order by id
 for update;
 
+-- name: unprocessed_raw_events
+-- Raw deliveries that never became an interaction (rejected, unverified, failed: no event keys), to be opened and
+-- searched for an erased customer's identifiers.
+select id, route, key_id, body from raw_event where event_keys is null and status <> 'processed' order by id;
+
 -- name: erase_customer
 -- Erasure, step 4, in one statement: $1 the customers of the group, $2 the ids of their (locked) identifiers, $3
--- those identifiers' values, $4 the API key asking, $5 the reason. Writes the audit row and returns it.
+-- those identifiers' values, $4 the API key asking, $5 the reason, $6 the unprocessed raw deliveries whose body
+-- mentions them (found in Python: bodies are encrypted). Writes the audit row and returns it.
 --
 -- Goes: every interaction linked to one of the identifiers, all identifier links of those interactions, every raw
 -- delivery that carried one of those interactions (by its event keys) or a fragment, pending split-message parts that mention one of the
@@ -56,12 +62,20 @@ raw_events as (
     delete from raw_event
     where id in (select raw_event_id from interactions union select raw_event_id from fragments)
        or event_keys && (select array_agg(key) from interactions)
+       or id = any($6::bigint[])
     returning 1
 ),
--- LATER FEATURES: delete the customer's rows of each new table here, before the identifiers and the customer they
--- point to, and add a count for each to the audit row below (and to ErasureCounts in schemas/_privacy.py):
---   promises           rows of the customers $1;
---   access log         rows naming one of the customers $1 or one of the interactions in `doomed`.
+-- A new table that names customers: delete its rows here, before the identifiers and the customer they point to,
+-- and add a count to the audit row below (and to ErasureCounts in schemas/_privacy.py).
+promises as (
+    delete from promise where customer_id = any($1::uuid[]) returning 1
+),
+context_reads as (
+    -- Reads of their context, and lookups by one of their identifier values (found or not).
+    delete from context_access
+    where customer_id = any($1::uuid[]) or identifier_value = any($3::text[])
+    returning 1
+),
 identifiers as (
     delete from identifier where id = any($2::bigint[]) returning 1
 ),
@@ -86,14 +100,15 @@ select $4, $5, jsonb_build_object(
     'raw_events', (select count(*) from raw_events),
     'fragments', (select count(*) from fragments),
     'merges', (select count(*) from merges),
-    'suggestions', (select count(*) from suggestions)
+    'suggestions', (select count(*) from suggestions),
+    'promises', (select count(*) from promises),
+    'context_reads', (select count(*) from context_reads)
 )
 returning id, erased_at, counts;
 
 -- name: export_customer
 -- Everything held about one customer as one JSON document (the CustomerExport schema), in one statement and so
--- from one consistent snapshot. No row: no such customer. `merges` and `promises` stay empty until those features
--- exist; they are there so that the document's shape does not change when they do.
+-- from one consistent snapshot. No row: no such customer.
 select jsonb_build_object(
     'exported_at', statement_timestamp(),
     'customer', jsonb_build_object('id', c.id, 'display_name', c.display_name, 'created_at', c.created_at),
@@ -124,7 +139,16 @@ select jsonb_build_object(
          where m.survivor_id in (select id from customer where root_id = c.id)
             or m.merged_id in (select id from customer where root_id = c.id)),
         '[]'),
-    'promises', '[]'::jsonb
+    'promises', coalesce(
+        (select jsonb_agg(to_jsonb(p) order by p.created_at, p.id)
+         from promise p
+         where p.customer_id in (select id from customer where root_id = c.id)),
+        '[]'),
+    'context_reads', coalesce(
+        (select jsonb_agg(to_jsonb(a) - 'id' order by a.read_at, a.id)
+         from context_access a
+         where a.customer_id in (select id from customer where root_id = c.id)),
+        '[]')
 ) as document
 from customer c
 where c.id = (select root_id from customer where id = $1);

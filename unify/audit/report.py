@@ -1,0 +1,409 @@
+"""The consistency report: run the aggregations of queries/audit.sql in one transaction and shape the rows.
+
+Nothing is counted here: PostgreSQL builds the temporary tables of the range (legs, journeys) and
+aggregates them; this module turns the rows into `ConsistencyReport` and applies the statistical tests to the
+counts the database returned (a two-proportion z-test for rates, Mood's median test for waits)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import structlog
+
+from schemas import (
+    AuditMetric,
+    AuditThresholds,
+    ChannelFigures,
+    ChannelSwitch,
+    ConsistencyReport,
+    Deviation,
+    IdentityHealth,
+    PromiseFigures,
+    Quantiles,
+    ReasonChannelFigures,
+    WaitBucket,
+    WaitFigures,
+)
+from unify.audit.params import CHANNELS, AuditRequest
+from unify.settings import Settings
+from unify.store import load_queries
+
+log = structlog.get_logger("unify.audit")
+_Q = load_queries("audit")
+
+Progress = Callable[[str, int, int], None]
+"""Called before each step with its description, the steps done and the steps in all."""
+
+HISTOGRAM_EDGES: tuple[float, ...] = (0, 30, 60, 120, 300, 600, 1800, 3600)
+"""Lower edges (seconds) of the wait-histogram buckets of queries/audit.sql (figures_wait_histogram)."""
+
+CHANNEL_WORDS = {"voice": "phone", "sms": "SMS", "email": "email", "chat": "chat"}
+
+_STEPS = (
+    ("ordering each customer's interactions of the range", "prepare_legs"),
+    ("following journeys", "prepare_journeys"),
+    ("per-channel figures", "figures_channels"),
+    ("journey waits", "figures_journeys"),
+    ("channel switches", "figures_switches"),
+    ("reasons × channels", "figures_reasons"),
+    ("rates for the tests", "figures_rate_counts"),
+    ("Mood's median tests", "figures_wait_tests"),
+    ("wait distributions", "figures_wait_histogram"),
+    ("promises", "figures_promises"),
+    ("identity health", "identity_health"),
+)
+STEP_COUNT = len(_STEPS)
+
+
+def thresholds_of(settings: Settings) -> AuditThresholds:
+    """The deviation thresholds UNIFY_AUDIT_… configure."""
+    return AuditThresholds(
+        min_count=settings.audit_min_count,
+        rate_difference=settings.audit_rate_difference,
+        wait_ratio=settings.audit_wait_ratio,
+        significance=settings.audit_significance,
+    )
+
+
+async def consistency_report(
+    conn: asyncpg.Connection,
+    request: AuditRequest,
+    *,
+    repeat_window_days: float,
+    thresholds: AuditThresholds,
+    now: datetime | None = None,
+    progress: Progress | None = None,
+) -> ConsistencyReport:
+    """The consistency audit of contacts in [request.start, request.end), everything aggregated by PostgreSQL in one
+    read-only pass over the range widened by the repeat window (temporary tables dropped at the end)."""
+    started = time.perf_counter()
+    now = now or datetime.now(UTC)
+    window = timedelta(days=repeat_window_days)
+    settled_by = min(request.end + window, now)
+    filters = (request.channel, request.reason, request.queue)
+    rows: dict[str, Any] = {}
+
+    def step(index: int) -> str:
+        description, name = _STEPS[index]
+        if progress is not None:
+            progress(description, index, STEP_COUNT)
+        return name
+
+    async with conn.transaction():
+        await conn.execute(_Q["session"])
+        await conn.execute(_Q[step(0)], request.start, request.end, window, settled_by)
+        await conn.execute(_Q[step(1)], window, settled_by)
+        for index in range(2, 9):
+            name = step(index)
+            # the Mood tests number their cells after the reasons of the range's contacts
+            reasons = list(dict.fromkeys(r["reason"] for r in rows.get("figures_reasons", ())))
+            extra = (reasons,) if name == "figures_wait_tests" else ()
+            rows[name] = await conn.fetch(_Q[name], *filters, *extra)
+        rows["figures_promises"] = await conn.fetch(_Q[step(9)], *filters, request.start, request.end, now)
+        rows["identity_health"] = await conn.fetchrow(_Q[step(10)])
+    if progress is not None:
+        progress("done", STEP_COUNT, STEP_COUNT)
+
+    channels = _channel_figures(rows["figures_channels"], rows["figures_journeys"])
+    overall = channels.pop(None, None) or _empty_channel(None)
+    tested, too_few = _deviations(
+        rows["figures_rate_counts"], rows["figures_wait_tests"], thresholds, repeat_window_days
+    )
+    health = rows["identity_health"]
+    report = ConsistencyReport(
+        generated_at=now,
+        from_=request.start,
+        to=request.end,
+        channel=request.channel,
+        reason=request.reason,
+        queue=request.queue,
+        repeat_window_days=repeat_window_days,
+        thresholds=thresholds,
+        overall=overall,
+        channels=[channels[c] for c in CHANNELS if c in channels],
+        switches=[ChannelSwitch(**dict(r)) for r in rows["figures_switches"]],
+        promises=[_promise(r) for r in rows["figures_promises"]],
+        reasons=[_reason(r) for r in rows["figures_reasons"]],
+        deviations=tested,
+        too_few=too_few,
+        wait_histogram=[_bucket(r) for r in rows["figures_wait_histogram"]],
+        identity=IdentityHealth(**dict(health)),
+        elapsed_seconds=round(time.perf_counter() - started, 3),
+    )
+    log.info(
+        "audit_report",
+        start=request.start.isoformat(),
+        end=request.end.isoformat(),
+        channel=request.channel,
+        reason=request.reason,
+        queue=request.queue,
+        contacts=overall.contacts,
+        deviations=len(tested),
+        too_few=len(too_few),
+        elapsed_seconds=report.elapsed_seconds,
+    )
+    return report
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Shaping
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def _quantiles(n: int, values: Sequence[float] | None) -> Quantiles:
+    if not n or values is None:
+        return Quantiles(n=n)
+    return Quantiles(n=n, median=values[0], p90=values[1])
+
+
+_NO_WAITS = WaitFigures(queue_wait=Quantiles(), hold=Quantiles(), customer_wait=Quantiles())
+
+
+def _empty_channel(channel: str | None) -> ChannelFigures:
+    return ChannelFigures(channel=channel, per_leg=_NO_WAITS, handle=Quantiles(), per_journey=_NO_WAITS)  # type: ignore[arg-type]
+
+
+def _channel_figures(legs: list[asyncpg.Record], journeys: list[asyncpg.Record]) -> dict[str | None, ChannelFigures]:
+    by_journey = {None if r["overall"] else r["channel"]: r for r in journeys}
+    figures: dict[str | None, ChannelFigures] = {}
+    for r in legs:
+        key = None if r["overall"] else r["channel"]
+        j = by_journey.get(key)
+        journeys_n = j["journeys"] if j else 0
+        per_journey = (
+            WaitFigures(
+                queue_wait=_quantiles(journeys_n, j["queue_wait"]),
+                hold=_quantiles(journeys_n, j["hold"]),
+                customer_wait=_quantiles(journeys_n, j["customer_wait"]),
+            )
+            if j
+            else _NO_WAITS
+        )
+        figures[key] = ChannelFigures(
+            channel=key,  # type: ignore[arg-type]
+            contacts=r["contacts"],
+            customers=r["customers"],
+            unidentified=r["unidentified"],
+            unidentified_share=_rate(r["unidentified"], r["contacts"]),
+            identified_contacts=r["identified_contacts"],
+            legs=r["legs"],
+            per_leg=WaitFigures(
+                queue_wait=_quantiles(r["queue_wait_n"], r["queue_wait"]),
+                hold=_quantiles(r["hold_n"], r["hold"]),
+                customer_wait=_quantiles(r["customer_wait_n"], r["customer_wait"]),
+            ),
+            handle=_quantiles(r["handle_n"], r["handle"]),
+            journeys=journeys_n,
+            per_journey=per_journey,
+            transferred=r["transferred"],
+            transfer_rate=_rate(r["transferred"], r["contacts"]),
+            abandoned=r["failed"],
+            abandonment_rate=_rate(r["failed"], r["contacts"]),
+            repeats=r["repeats"],
+            repeat_rate=_rate(r["repeats"], r["identified_contacts"]),
+            fcr_settled=r["fcr_settled"],
+            fcr_resolved=r["fcr_resolved"],
+            first_contact_resolution=_rate(r["fcr_resolved"], r["fcr_settled"]),
+        )
+    return figures
+
+
+def _promise(r: asyncpg.Record) -> PromiseFigures:
+    due = r["kept"] + r["broken"] + r["overdue"]
+    return PromiseFigures(
+        overall=r["overall"],
+        channel=None if r["overall"] else r["channel"],
+        made=r["made"],
+        kept=r["kept"],
+        broken=r["broken"],
+        overdue=r["overdue"],
+        open=r["open"],
+        kept_rate=_rate(r["kept"], due),
+    )
+
+
+def _reason(r: asyncpg.Record) -> ReasonChannelFigures:
+    return ReasonChannelFigures(
+        reason=r["reason"],
+        channel=r["channel"],
+        contacts=r["contacts"],
+        journeys=r["journeys"],
+        resolved=r["resolved"],
+        resolution_rate=_rate(r["resolved"], r["journeys"]),
+        median_resolution_seconds=r["median_resolution_seconds"],
+    )
+
+
+def _bucket(r: asyncpg.Record) -> WaitBucket:
+    index = max(0, min(r["bucket"], len(HISTOGRAM_EDGES) - 1))  # width_bucket: 0 below the first edge
+    upper = HISTOGRAM_EDGES[index + 1] if index + 1 < len(HISTOGRAM_EDGES) else None
+    return WaitBucket(
+        metric=r["metric"],
+        channel=r["channel"],
+        from_seconds=HISTOGRAM_EDGES[index],
+        to_seconds=upper,
+        count=r["count"],
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Deviations
+
+
+def two_proportion_z(x1: int, n1: int, x2: int, n2: int) -> tuple[float, float] | None:
+    """z and the two-sided p-value of the difference of two proportions (pooled standard error); None when it is
+    undefined (an empty side, or both proportions 0 or both 1)."""
+    if not n1 or not n2:
+        return None
+    pooled = (x1 + x2) / (n1 + n2)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    if se == 0:
+        return None
+    z = (x1 / n1 - x2 / n2) / se
+    return z, math.erfc(abs(z) / math.sqrt(2))
+
+
+def mood_median_chi2(above1: int, n1: int, above2: int, n2: int) -> tuple[float, float] | None:
+    """Mood's median test: the chi-square (1 degree of freedom, no continuity correction) of the 2×2 table of values
+    above / at or below the pooled median on each side, and its p-value; None when a margin is empty."""
+    a, b, c, d = above1, n1 - above1, above2, n2 - above2
+    rows, cols = (a + b) * (c + d), (a + c) * (b + d)
+    if rows == 0 or cols == 0:
+        return None
+    chi2 = (a + b + c + d) * (a * d - b * c) ** 2 / (rows * cols)
+    return chi2, math.erfc(math.sqrt(chi2 / 2))
+
+
+def _seconds(value: float) -> str:
+    if value < 120:
+        return f"{value:.0f} s"
+    if value < 7200:
+        return f"{value / 60:.1f} min"
+    if value < 172_800:
+        return f"{value / 3600:.1f} h"
+    return f"{value / 86_400:.1f} days"
+
+
+def _p(p: float) -> str:
+    return "p<0.001" if p < 0.001 else f"p={p:.3f}"
+
+
+_RATE_METRICS: tuple[tuple[AuditMetric, str, str, str], ...] = (
+    # metric, numerator column, denominator column, words (more / less)
+    ("repeat_rate", "repeats", "identified_contacts", "come back within {w} days"),
+    ("first_contact_resolution", "fcr_resolved", "fcr_settled", "are resolved at first contact"),
+    ("transfer_rate", "transferred", "contacts", "are transferred"),
+    ("abandonment_rate", "failed", "contacts", "give up or never get through (abandoned, unanswered, bounced…)"),
+)
+
+_WAIT_WORDS = {
+    "first_answer_wait": "for a first answer",
+    "journey_wait": "in all across their journey (queue and hold, every leg and contact)",
+}
+
+
+def _deviations(
+    rate_counts: list[asyncpg.Record],
+    wait_tests: list[asyncpg.Record],
+    thresholds: AuditThresholds,
+    window_days: float,
+) -> tuple[list[Deviation], list[Deviation]]:
+    """Every (figure, reason or all, channel) against the other channels: flagged when both sides reach the minimum
+    count, the effect reaches its threshold and the test is significant; listed as `too few` when the effect
+    reaches its threshold on too few values to judge."""
+    flagged: list[Deviation] = []
+    too_few: list[Deviation] = []
+
+    def consider(d: Deviation, effect_ok: bool) -> None:
+        if not effect_ok:
+            return
+        if d.n < thresholds.min_count or d.others_n < thresholds.min_count:
+            too_few.append(d)
+        elif d.p_value < thresholds.significance:
+            flagged.append(d)
+
+    cells: dict[str | None, dict[str, asyncpg.Record]] = {}
+    for r in rate_counts:
+        cells.setdefault(None if r["all_reasons"] else r["reason"], {})[r["channel"]] = r
+    window_words = f"{window_days:g}"
+    for reason, by_channel in cells.items():
+        about = f" about {reason or '(no reason)'}" if reason is not None else ""
+        for metric, part, whole, words in _RATE_METRICS:
+            for channel, r in by_channel.items():
+                x1, n1 = r[part], r[whole]
+                x2 = sum(o[part] for c, o in by_channel.items() if c != channel)
+                n2 = sum(o[whole] for c, o in by_channel.items() if c != channel)
+                test = two_proportion_z(x1, n1, x2, n2)
+                if test is None:
+                    continue
+                p1, p2 = x1 / n1, x2 / n2
+                more = "more often" if p1 > p2 else "less often"
+                text = (
+                    f"{CHANNEL_WORDS[channel]} customers{about} {words.format(w=window_words)} {more}: "
+                    f"{p1:.0%} vs {p2:.0%} on other channels; n={n1:,} vs {n2:,} ({_p(test[1])})"
+                )
+                d = Deviation(
+                    metric=metric,
+                    reason=reason,
+                    channel=channel,
+                    value=p1,
+                    others=p2,
+                    n=n1,
+                    others_n=n2,
+                    difference=p1 - p2,
+                    test="two-proportion z",
+                    statistic=test[0],
+                    p_value=test[1],
+                    text=text,
+                )
+                consider(d, abs(p1 - p2) >= thresholds.rate_difference)
+
+    for r in wait_tests:
+        reason = None if r["cell"] == "*" else r["cell"]
+        about = f" about {reason or '(no reason)'}" if reason is not None else ""
+        n_all, le_all = r["n"], r["le_pooled"]
+        for i, channel in enumerate(CHANNELS):
+            n1 = r["n_channel"][i]
+            n2 = n_all - n1
+            if not n1 or not n2:
+                continue
+            le1 = r["le_channel"][i]
+            above1, above2 = n1 - le1, n2 - (le_all - le1)
+            test = mood_median_chi2(above1, n1, above2, n2)
+            m1, m2 = r["median_channel"][i], r["median_others"][i]
+            if test is None or m1 is None or m2 is None:
+                continue
+            ratio = max(m1, 1.0) / max(m2, 1.0)
+            longer = f"{ratio:.1f}× longer" if ratio >= 1 else f"{1 / ratio:.1f}× less"
+            text = (
+                f"{CHANNEL_WORDS[channel]} customers{about} wait {longer} {_WAIT_WORDS[r['metric']]} than customers "
+                f"on other channels: median {_seconds(m1)} vs {_seconds(m2)}; n={n1:,} vs {n2:,} ({_p(test[1])})"
+            )
+            d = Deviation(
+                metric=r["metric"],
+                reason=reason,
+                channel=channel,
+                value=m1,
+                others=m2,
+                n=n1,
+                others_n=n2,
+                ratio=ratio,
+                test="Mood median",
+                statistic=test[0],
+                p_value=test[1],
+                text=text,
+            )
+            consider(d, ratio >= thresholds.wait_ratio or ratio <= 1 / thresholds.wait_ratio)
+
+    def order(d: Deviation) -> tuple[Any, ...]:
+        return (d.reason is not None, d.reason or "", d.metric, d.p_value)
+
+    return sorted(flagged, key=order), sorted(too_few, key=order)

@@ -1,0 +1,374 @@
+-- The cross-channel consistency audit (unify.audit). Everything is aggregated here; Python only shapes the rows.
+--
+-- One report runs in one transaction: `prepare_legs` builds a temporary table (dropped at commit) of the
+-- interactions of the range widened by the repeat window on both sides, each with its customer's contacts before
+-- and after it and its journey, in one sort; `prepare_journeys` folds it into journeys; then each `figures_*` query
+-- aggregates them. The definitions are those of migration 0010 (is_customer_contact, continues_conversation,
+-- contact_repeats, customer_wait_seconds, is_failed_contact, interaction_owner), so a repeat or a customer's wait
+-- means what it means on an agent's screen. Journeys are followed up to `to` + the repeat window.
+--
+-- Filters, in every `figures_*` query: $1 channel, $2 reason, $3 queue (null: any). They select interactions by
+-- their own channel/reason/queue, and journeys by those of their first contact.
+
+-- name: session
+-- Sorts and hashes of a report fit in memory; temporary tables get local buffers to match (temp_buffers can only be
+-- set before the session's first temporary table: later reports on the same connection keep that size).
+set local jit = off;
+set local work_mem = '256MB';
+do $$
+begin
+    perform set_config('temp_buffers', '256MB', true);
+exception when others then
+    null;
+end;
+$$;
+
+-- name: prepare_legs
+-- Every non-internal interaction from $1 - $3 to $2 + $3 ($1 from, $2 to, $3 the repeat window): before `from` so
+-- that a contact on the first day can repeat one from the day before, after `to` so that a contact on the last day
+-- can be seen to be repeated. `in_range`: inside [from, to). With it, in one sort of each customer's interactions:
+-- * `previous_at` / `previous_channel` / `next_at`: the customer's contacts before and after it (any channel);
+-- * `repeat` (contact_repeats of the previous contact); `resolved`: no repeat of it followed within the window;
+--   `settled`: that window has passed by $4 (least(to + window, now)), so whether it was resolved is known;
+-- * `journey_no`: the customer's journey it falls in (a contact that is not a repeat starts the next one).
+-- A contact (migration 0010): is_customer_contact, and not continues_conversation of its thread's previous
+-- interaction.
+-- Unidentified interactions (no owner) each form a partition of their own: no repeat, no journey.
+-- Handle time: talk + hold when the talk time is recorded, else answered → ended.
+create temporary table audit_leg on commit drop as
+with threaded as (
+    -- The previous interaction of each threaded interaction's thread (any direction), for continues_conversation:
+    -- the next message of a conversation under way is not a new contact.
+    select t.id, lag(t.occurred_at) over (partition by t.thread_key order by t.occurred_at, t.id) as thread_previous_at
+    from interaction t
+    where t.thread_key is not null
+      and t.occurred_at >= $1::timestamptz - $3::interval
+      and t.occurred_at < $2::timestamptz + $3::interval
+),
+scoped as (
+    select i.id,
+           i.source,
+           i.external_id,
+           i.channel,
+           i.direction = 'inbound' as inbound,
+           i.occurred_at,
+           coalesce(i.ended_at, i.answered_at, i.occurred_at) as finished_at,
+           i.reason,
+           i.queue,
+           i.queue_wait_seconds as queue_wait,
+           i.hold_seconds as hold,
+           case when i.queue_wait_seconds is not null or i.hold_seconds is not null
+                then customer_wait_seconds(i.queue_wait_seconds, i.hold_seconds) end as customer_wait,
+           case when i.talk_seconds is not null then i.talk_seconds + coalesce(i.hold_seconds, 0)
+                when i.answered_at is not null and i.ended_at >= i.answered_at
+                then extract(epoch from i.ended_at - i.answered_at)::double precision end as handle,
+           i.transfer_count,
+           i.identified,
+           is_customer_contact(i.direction, i.event)
+               and not continues_conversation(t.thread_previous_at, i.occurred_at)
+               and o.customer_id is not null as followed,
+           is_customer_contact(i.direction, i.event)
+               and not continues_conversation(t.thread_previous_at, i.occurred_at) as contact,
+           is_failed_contact(i.status) as failed,
+           coalesce(i.event -> 'details' ->> 'previous_contact_id', i.event -> 'details' ->> 'parent_call_id')
+               as continues,
+           o.customer_id,
+           coalesce(o.customer_id, i.id) as who,
+           i.occurred_at >= $1::timestamptz and i.occurred_at < $2::timestamptz as in_range
+    from interaction i
+    left join interaction_owner o on o.interaction_id = i.id
+    left join threaded t on t.id = i.id
+    where i.occurred_at >= $1::timestamptz - $3::interval
+      and i.occurred_at < $2::timestamptz + $3::interval
+      and i.direction <> 'internal'
+    offset 0  -- computes the columns here: otherwise the whole event would be carried into the sort below
+),
+neighbours as (
+    select s.*,
+           max(s.occurred_at) filter (where s.followed) over before as previous_at,
+           -- [epoch, channel number] of the latest contact before: arrays compare element by element.
+           max(array[extract(epoch from s.occurred_at)::double precision,
+                     array_position(array['voice', 'sms', 'email', 'chat'], s.channel)::double precision])
+               filter (where s.followed) over before as previous_key,
+           min(s.occurred_at) filter (where s.followed) over after as next_at
+    from scoped s
+    window w as (partition by s.who order by s.occurred_at, s.contact desc, s.id),
+           before as (w rows between unbounded preceding and 1 preceding),
+           after as (w rows between 1 following and unbounded following)
+),
+marked as (
+    select n.*,
+           n.followed and contact_repeats(n.previous_at, n.occurred_at, $3::interval) as repeat
+    from neighbours n
+)
+select m.id, m.source, m.external_id, m.channel, m.inbound, m.occurred_at, m.finished_at, m.reason,
+       m.queue, m.queue_wait, m.hold, m.customer_wait, m.handle, m.transfer_count, m.identified, m.contact, m.failed,
+       m.continues, m.customer_id, m.in_range, m.followed,
+       (array['voice', 'sms', 'email', 'chat'])[m.previous_key[2]::integer] as previous_channel,
+       m.repeat,
+       m.followed and not m.repeat as starts,
+       m.followed and (m.next_at is null or not contact_repeats(m.occurred_at, m.next_at, $3::interval)) as resolved,
+       m.followed and m.occurred_at + $3::interval <= $4::timestamptz as settled,
+       sum((m.followed and not m.repeat)::integer)
+           over (partition by m.who order by m.occurred_at, m.contact desc, m.id rows unbounded preceding)
+           as journey_no
+from marked m;
+
+-- name: prepare_journeys
+-- Journeys (migration 0010): a contact that does not repeat the one before starts one; every identified
+-- interaction belongs to the journey its time falls in. Per journey: its first contact (channel, reason, queue,
+-- time), the sums of queue wait, hold and customer wait over every leg (what the customer lived through), the end
+-- of its last interaction, and whether it is resolved: its last contact's window has passed ($2, as above) with no
+-- repeat. $1 the repeat window.
+create temporary table audit_journey on commit drop as
+select customer_id,
+       journey_no,
+       min(occurred_at) filter (where starts) as started_at,
+       bool_or(in_range) filter (where starts) as in_range,
+       min(channel) filter (where starts) as channel,
+       min(reason) filter (where starts) as reason,
+       min(queue) filter (where starts) as queue,
+       max(finished_at) as finished_at,
+       sum(coalesce(queue_wait, 0)) as queue_wait,
+       sum(coalesce(hold, 0)) as hold,
+       sum(customer_wait_seconds(queue_wait, hold)) as customer_wait,
+       count(*) as legs,
+       max(occurred_at) filter (where followed) + $1::interval <= $2::timestamptz as resolved
+from audit_leg
+where customer_id is not null and journey_no > 0
+group by customer_id, journey_no;
+
+-- name: figures_channels
+-- Per channel and overall (`overall`): contacts and their customers, per-leg waits as each leg's record shows
+-- them (inbound legs: contacts and the legs continuing them), handle time, transfers, failures, repeats and first
+-- contact resolution. Percentiles are discrete (an observed value): [median, p90].
+with continued as (
+    select distinct source, continues from audit_leg where continues is not null
+),
+rows as (
+    select l.*, l.contact and (l.transfer_count > 0 or t.continues is not null) as transferred
+    from audit_leg l
+    left join continued t on t.source = l.source and t.continues = l.external_id
+    where l.in_range and l.inbound
+      and ($1::text is null or l.channel = $1) and ($2::text is null or l.reason = $2)
+      and ($3::text is null or l.queue = $3)
+)
+select grouping(channel) = 1 as overall,
+       channel,
+       count(*) filter (where contact) as contacts,
+       count(distinct customer_id) filter (where contact) as customers,
+       count(*) filter (where contact and not identified) as unidentified,
+       count(*) filter (where contact and customer_id is not null) as identified_contacts,
+       count(*) as legs,
+       count(queue_wait) as queue_wait_n,
+       percentile_disc(array[0.5, 0.9]) within group (order by queue_wait) as queue_wait,
+       count(hold) as hold_n,
+       percentile_disc(array[0.5, 0.9]) within group (order by hold) as hold,
+       count(customer_wait) as customer_wait_n,
+       percentile_disc(array[0.5, 0.9]) within group (order by customer_wait) as customer_wait,
+       count(handle) as handle_n,
+       percentile_disc(array[0.5, 0.9]) within group (order by handle) as handle,
+       count(*) filter (where transferred) as transferred,
+       count(*) filter (where contact and failed) as failed,
+       count(*) filter (where repeat) as repeats,
+       count(*) filter (where settled) as fcr_settled,
+       count(*) filter (where settled and resolved) as fcr_resolved
+from rows
+group by grouping sets ((channel), ())
+order by overall, channel;
+
+-- name: figures_journeys
+-- Journeys that started in the range, by the channel of their first contact, and overall: what the customer
+-- waited summed over every leg and contact of the journey. [median, p90].
+select grouping(channel) = 1 as overall,
+       channel,
+       count(*) as journeys,
+       percentile_disc(array[0.5, 0.9]) within group (order by queue_wait) as queue_wait,
+       percentile_disc(array[0.5, 0.9]) within group (order by hold) as hold,
+       percentile_disc(array[0.5, 0.9]) within group (order by customer_wait) as customer_wait
+from audit_journey
+where in_range
+  and ($1::text is null or channel = $1) and ($2::text is null or reason = $2) and ($3::text is null or queue = $3)
+group by grouping sets ((channel), ())
+order by overall, channel;
+
+-- name: figures_switches
+-- Repeat contacts in the range by the channel of the contact they repeat and their own.
+select previous_channel as from_channel, channel as to_channel, count(*) as repeats
+from audit_leg
+where in_range and repeat
+  and ($1::text is null or channel = $1) and ($2::text is null or reason = $2) and ($3::text is null or queue = $3)
+group by previous_channel, channel
+order by previous_channel, channel;
+
+-- name: figures_reasons
+-- Per reason × channel: contacts in the range, journeys that started in it (by their first contact), those
+-- resolved, and the median time to resolution (first contact → end of the journey's last interaction, seconds).
+with contacts as (
+    select coalesce(reason, '') as reason, channel, count(*) as contacts
+    from audit_leg
+    where in_range and contact
+      and ($1::text is null or channel = $1) and ($2::text is null or reason = $2)
+      and ($3::text is null or queue = $3)
+    group by 1, 2
+),
+journeys as (
+    select coalesce(reason, '') as reason, channel, count(*) as journeys,
+           count(*) filter (where resolved) as resolved,
+           percentile_disc(0.5) within group (order by extract(epoch from finished_at - started_at)::double precision)
+               filter (where resolved) as median_resolution_seconds
+    from audit_journey
+    where in_range
+      and ($1::text is null or channel = $1) and ($2::text is null or reason = $2)
+      and ($3::text is null or queue = $3)
+    group by 1, 2
+)
+select c.reason, c.channel, c.contacts, coalesce(j.journeys, 0) as journeys, coalesce(j.resolved, 0) as resolved,
+       j.median_resolution_seconds
+from contacts c
+left join journeys j on j.reason = c.reason and j.channel = c.channel
+order by c.reason, c.channel;
+
+-- name: figures_rate_counts
+-- The counts behind the rates, per reason × channel and per channel (reason null, `all_reasons`), for the
+-- two-proportion tests of the deviations.
+with continued as (
+    select distinct source, continues from audit_leg where continues is not null
+)
+select grouping(coalesce(l.reason, '')) = 1 as all_reasons,
+       coalesce(l.reason, '') as reason,
+       l.channel,
+       count(*) as contacts,
+       count(*) filter (where l.customer_id is not null) as identified_contacts,
+       count(*) filter (where l.repeat) as repeats,
+       count(*) filter (where l.settled) as fcr_settled,
+       count(*) filter (where l.settled and l.resolved) as fcr_resolved,
+       count(*) filter (where l.transfer_count > 0 or t.continues is not null) as transferred,
+       count(*) filter (where l.failed) as failed
+from audit_leg l
+left join continued t on t.source = l.source and t.continues = l.external_id
+where l.in_range and l.contact
+  and ($1::text is null or l.channel = $1) and ($2::text is null or l.reason = $2)
+  and ($3::text is null or l.queue = $3)
+group by grouping sets ((l.channel), (coalesce(l.reason, ''), l.channel))
+order by all_reasons desc, reason, l.channel;
+
+-- name: figures_wait_tests
+-- Mood's median test for waits, in one sort: per metric and cell (`*` = every reason, else one reason), the pooled
+-- median m (discrete: the first value with half the values at or below it), and per channel its median, the median
+-- of the other channels, and how many of its values and of the others' are at or below m. The running counts use
+-- the default RANGE frame, so ties with a value count with it (equal values are counted first, then sorted once).
+-- $4: the reasons of the range's contacts (from
+-- figures_reasons); cells are numbered from it (`part` = metric × 1000 + the reason's position, 0 for `*`), so that
+-- the sort key is an integer and the value.
+-- Metrics: `first_answer_wait` (each contact's own queue wait) and `journey_wait` (customer wait summed over the
+-- journey, by the journey's first contact).
+with vals as (
+    select 1 as metric, array_position($4::text[], coalesce(reason, '')) as k, channel, queue_wait as v
+    from audit_leg
+    where in_range and contact and queue_wait is not null
+      and ($1::text is null or channel = $1) and ($2::text is null or reason = $2)
+      and ($3::text is null or queue = $3)
+    union all
+    select 2, array_position($4::text[], coalesce(reason, '')), channel, customer_wait
+    from audit_journey
+    where in_range
+      and ($1::text is null or channel = $1) and ($2::text is null or reason = $2)
+      and ($3::text is null or queue = $3)
+),
+distinct_vals as (
+    -- equal values of a reason and channel once, with how many there are (waits are often whole seconds)
+    select metric, coalesce(k, 999) as k, channel, v, count(*)::integer as c from vals group by 1, 2, 3, 4
+),
+counted as (
+    -- every value twice: in the cell of all reasons (0) and in its reason's
+    select d.metric * 1000 + c.k as part, d.channel, d.v, sum(d.c)::integer as c
+    from distinct_vals d
+    cross join lateral (values (0), (d.k)) as c (k)
+    group by 1, 2, 3
+),
+ranked as (
+    select part, channel, v,
+           sum(c) over p as n,
+           coalesce(sum(c) filter (where channel = 'voice') over p, 0) as n_voice,
+           coalesce(sum(c) filter (where channel = 'sms') over p, 0) as n_sms,
+           coalesce(sum(c) filter (where channel = 'email') over p, 0) as n_email,
+           coalesce(sum(c) filter (where channel = 'chat') over p, 0) as n_chat,
+           sum(c) over r as le,
+           coalesce(sum(c) filter (where channel = 'voice') over r, 0) as le_voice,
+           coalesce(sum(c) filter (where channel = 'sms') over r, 0) as le_sms,
+           coalesce(sum(c) filter (where channel = 'email') over r, 0) as le_email,
+           coalesce(sum(c) filter (where channel = 'chat') over r, 0) as le_chat
+    from counted
+    window p as (partition by part), r as (partition by part order by v)
+),
+tested as (
+    select part,
+           min(n) as n,
+           min(v) filter (where le * 2 >= n) as pooled_median,
+           min(le) filter (where le * 2 >= n) as le_pooled,
+           array[min(n_voice), min(n_sms), min(n_email), min(n_chat)] as n_channel,
+           array[min(v) filter (where le_voice * 2 >= n_voice and n_voice > 0),
+                 min(v) filter (where le_sms * 2 >= n_sms and n_sms > 0),
+                 min(v) filter (where le_email * 2 >= n_email and n_email > 0),
+                 min(v) filter (where le_chat * 2 >= n_chat and n_chat > 0)] as median_channel,
+           array[min(v) filter (where (le - le_voice) * 2 >= n - n_voice and n > n_voice),
+                 min(v) filter (where (le - le_sms) * 2 >= n - n_sms and n > n_sms),
+                 min(v) filter (where (le - le_email) * 2 >= n - n_email and n > n_email),
+                 min(v) filter (where (le - le_chat) * 2 >= n - n_chat and n > n_chat)] as median_others,
+           array[min(le_voice) filter (where le * 2 >= n), min(le_sms) filter (where le * 2 >= n),
+                 min(le_email) filter (where le * 2 >= n), min(le_chat) filter (where le * 2 >= n)] as le_channel
+    from ranked
+    group by part
+)
+select case part / 1000 when 1 then 'first_answer_wait' else 'journey_wait' end as metric,
+       case part % 1000 when 0 then '*' else coalesce(($4::text[])[part % 1000], '(unlisted)') end as cell,
+       n, pooled_median, le_pooled, n_channel, median_channel, median_others, le_channel
+from tested
+where part % 1000 <> 999
+order by part;
+
+-- name: figures_wait_histogram
+-- How long customers waited, in buckets (seconds: <30, 30–60, 60–120, 120–300, 300–600, 600–1800, 1800–3600,
+-- ≥3600; bucket 0 is the first): each contact's first-answer wait and each journey's summed wait, per channel.
+select 'first_answer_wait' as metric, channel,
+       width_bucket(queue_wait, array[30, 60, 120, 300, 600, 1800, 3600]::double precision[]) as bucket,
+       count(*) as count
+from audit_leg
+where in_range and contact and queue_wait is not null
+  and ($1::text is null or channel = $1) and ($2::text is null or reason = $2) and ($3::text is null or queue = $3)
+group by channel, bucket
+union all
+select 'journey_wait', channel,
+       width_bucket(customer_wait, array[30, 60, 120, 300, 600, 1800, 3600]::double precision[]), count(*)
+from audit_journey
+where in_range
+  and ($1::text is null or channel = $1) and ($2::text is null or reason = $2) and ($3::text is null or queue = $3)
+group by channel, 3
+order by 1, 2, 3;
+
+-- name: figures_promises
+-- Promises made in the range ($4 from, $5 to), by the channel they were made on and overall, and what became of
+-- them by $6 (now): kept, broken, open past their due time (overdue) or still open. Reason and queue filters go
+-- through the interaction the promise was made in.
+select grouping(p.channel) = 1 as overall,
+       p.channel,
+       count(*) as made,
+       count(*) filter (where p.status = 'kept') as kept,
+       count(*) filter (where p.status = 'broken') as broken,
+       count(*) filter (where p.status = 'open' and p.due_at < $6::timestamptz) as overdue,
+       count(*) filter (where p.status = 'open' and p.due_at >= $6::timestamptz) as open
+from promise p
+left join interaction i on i.id = p.interaction_id
+where p.created_at >= $4::timestamptz and p.created_at < $5::timestamptz
+  and ($1::text is null or p.channel = $1) and ($2::text is null or i.reason = $2)
+  and ($3::text is null or i.queue = $3)
+group by grouping sets ((p.channel), ())
+order by overall, p.channel nulls last;
+
+-- name: identity_health
+-- The state of identity now: suggestions waiting for a person, suggestions a per-kind limit vetoed (status
+-- `conflict`), and identifiers marked shared (they link nobody).
+select (select count(*) from merge_suggestion where status = 'pending') as pending_suggestions,
+       (select count(*) from merge_suggestion where status = 'conflict') as conflicts,
+       (select count(*) from identifier where shared) as shared_identifiers;
