@@ -16,9 +16,9 @@ interaction first, then the identifiers); PostgreSQL aborts one side and both si
 Raw deliveries that never became an interaction (rejected, unverified or failed ones: nothing names their events)
 are opened (decrypted with the raw-body keys) and deleted when their body mentions one of the customer's identifiers
 in any usual spelling: as stored, a phone number's digits with or without the country code, URL-encoded (form
-bodies). Not found by an erasure: raw deliveries of earlier revisions or duplicates that no stored interaction
-points to any more, and interactions that mention the customer without being linked to them (an agent's note
-quoting their number). Those expire under the retention policy."""
+bodies). Deliveries that carried one of the customer's interactions (earlier revisions and duplicates too) are found
+by the event keys they recorded. Not found: interactions that mention the customer without being linked to them (an
+agent's note quoting their number)."""
 
 from __future__ import annotations
 
