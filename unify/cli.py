@@ -194,7 +194,7 @@ def _load_demo(dsn: str, base_url: str) -> None:
     from unify.demo import demo_events
     from unify.ingest import RawDelivery, ingest_events
     from unify.privacy.setup import ingest_options
-    from unify.store import open_pool
+    from unify.store import migrate, open_pool
 
     settings = load_settings()
     options = ingest_options(settings)
@@ -203,6 +203,8 @@ def _load_demo(dsn: str, base_url: str) -> None:
     async def main() -> tuple[str, int, int, str]:
         pool = await open_pool(dsn, min_size=1, max_size=2)
         try:
+            async with pool.acquire() as conn:
+                await migrate(conn)  # `unify demo` on a database nothing has started yet
             created = duplicates = 0
             example = ""
             for start in range(0, len(events), 200):
