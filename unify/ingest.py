@@ -26,6 +26,19 @@ _Q = load_queries("ingest")
 
 RawStatus = Literal["received", "processed", "rejected", "unverified", "failed"]
 _RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+# The database is unreachable or shutting down: nothing can be kept (not even the raw body); the client retries.
+_UNREACHABLE = (
+    OSError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.ConnectionDoesNotExistError,  # a PostgresError, not an InterfaceError
+    asyncpg.exceptions.ConnectionFailureError,
+    asyncpg.exceptions.TransactionResolutionUnknownError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    # A pooled connection the server closed while it was idle can fail its next query this way (asyncpg 0.32).
+    asyncpg.exceptions._base.InternalClientError,
+)
 _ATTEMPTS = 3
 
 
@@ -457,7 +470,7 @@ async def ingest_events(
                 await _keep_failed(pool, raw, "gave up after repeated deadlocks", options)
                 raise
             log.warning("ingest_retry", route=raw.route, attempt=attempt)
-        except (OSError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError):
+        except _UNREACHABLE:
             raise  # the database is unreachable: nothing can be kept, the client must retry (503)
         except UnifyError as exc:
             raise await reject(pool, raw, exc, options) from None

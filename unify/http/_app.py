@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import structlog
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
@@ -35,6 +36,8 @@ from unify.settings import Settings, load_settings
 from unify.store import migrate, open_pool
 from unify.stream import InteractionFeed
 from unify.webhooks import SettingsCache
+
+log = structlog.get_logger("unify.http")
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -76,6 +79,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             if context_pool is not None:
                 await context_pool.close()
             await pool.close()
+            log.info("database_pools_closed")
 
     app = Litestar(
         route_handlers=[

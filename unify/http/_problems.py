@@ -21,8 +21,12 @@ DATABASE_DOWN = (
     asyncpg.CannotConnectNowError,
     asyncpg.TooManyConnectionsError,
     asyncpg.ConnectionDoesNotExistError,
+    asyncpg.exceptions.ConnectionFailureError,
+    asyncpg.exceptions.TransactionResolutionUnknownError,
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.CrashShutdownError,
+    # A pooled connection the server closed while it was idle can fail its next query this way (asyncpg 0.32).
+    asyncpg.exceptions._base.InternalClientError,
     TimeoutError,
 )
 

@@ -37,6 +37,7 @@ async def open_pool(
         init=_init_connection,
         reset=_keep_session,
         command_timeout=30,
+        timeout=5,  # connecting (also on acquire, after an outage): a database that does not answer fails fast (503)
         server_settings=server_settings,
     )
 
