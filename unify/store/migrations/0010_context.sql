@@ -145,25 +145,18 @@ as $$
     ) h
 $$;
 
--- One timeline entry (schemas.TimelineEntry). Untrusted (p_trusted false): no subject, no text.
-create function timeline_entry(h history_entry, p_trusted boolean) returns json
+-- One timeline entry (schemas.TimelineEntry), as a row whose JSON (json_agg, to_json) has the entry's fields.
+-- Untrusted (p_trusted false): no subject, no text.
+create type timeline_row as (
+    interaction_id uuid, source text, channel text, direction text, occurred_at timestamptz, status text,
+    reason text, disposition text, subject text, snippet text, agent text, queue text,
+    queue_wait_seconds double precision, hold_seconds double precision, talk_seconds double precision,
+    transfer_count integer, thread_key text, repeat boolean
+);
+
+create function timeline_entry(h history_entry, p_trusted boolean) returns timeline_row
 language sql immutable
-return json_build_object(
-    'interaction_id', h.id,
-    'source', h.source,
-    'channel', h.channel,
-    'direction', h.direction,
-    'occurred_at', h.occurred_at,
-    'status', h.status,
-    'reason', h.reason,
-    'disposition', h.disposition,
-    'subject', case when p_trusted then h.subject end,
-    'snippet', case when p_trusted then h.snippet end,
-    'agent', h.agent,
-    'queue', h.queue,
-    'queue_wait_seconds', h.queue_wait_seconds,
-    'hold_seconds', h.hold_seconds,
-    'talk_seconds', h.talk_seconds,
-    'transfer_count', h.transfer_count,
-    'thread_key', h.thread_key,
-    'repeat', h.repeat);
+return row(h.id, h.source, h.channel, h.direction, h.occurred_at, h.status, h.reason, h.disposition,
+           case when p_trusted then h.subject end, case when p_trusted then h.snippet end, h.agent, h.queue,
+           h.queue_wait_seconds, h.hold_seconds, h.talk_seconds, h.transfer_count, h.thread_key, h.repeat
+       )::timeline_row;
