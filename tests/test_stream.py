@@ -526,7 +526,11 @@ async def test_notice_payload_caps_identifiers_and_long_names(database_url: str,
                 [(interaction, row["id"]) for row in ids],
             )
         async with asyncio.timeout(5):
-            notice = msgspec.json.decode(await payloads.get(), type=InteractionNotice)
+            heard = await payloads.get()
+        assert heard == f"{interaction} created"  # the notice itself is built by the listening server
+        notice = msgspec.json.decode(
+            await db.fetchval("select interaction_notice($1::uuid, 'created')", interaction), type=InteractionNotice
+        )
         assert str(notice.interaction_id) == interaction and notice.change == "created"
         assert len(notice.identifiers) == 50 and notice.identifiers_truncated
         assert notice.customer_id is None  # never linked
@@ -534,7 +538,8 @@ async def test_notice_payload_caps_identifiers_and_long_names(database_url: str,
         # A queue name too long for a notice: the write commits, the notice goes without agent, queue, identifiers.
         long_one = await _insert(db, "feed-cap-2", "agent.long", queue="q" * 7990)
         async with asyncio.timeout(5):
-            payload = await payloads.get()
+            assert await payloads.get() == f"{long_one} created"
+        payload = await db.fetchval("select interaction_notice($1::uuid, 'created')", long_one)
         assert len(payload.encode()) < 8000
         notice = msgspec.json.decode(payload, type=InteractionNotice)
         assert str(notice.interaction_id) == long_one

@@ -1,9 +1,11 @@
 """The live feed behind `GET /v1/stream`: PostgreSQL notices of new and updated interactions, fanned out to clients.
 
-Migration 0011 makes every committed interaction change send a compact JSON notice on the channel
+Migration 0011 makes every committed interaction change send `<id> <created|updated>` on the channel
 `unify_interaction`. Each server worker runs one `InteractionFeed`: a dedicated connection (not one of the pool's,
-which never hold session state) that LISTENs, decodes each notice into `InteractionNotice` and hands it to every
-subscriber whose filter matches. A NOTIFY reaches every listening connection, so a client connected to one worker
+which never hold session state) that LISTENs and, while it has subscribers, turns the ids it hears into notices
+(`interaction_notice`, in batches, on the same connection), decodes them into `InteractionNotice` and hands each to
+every subscriber whose filter matches. With no subscribers, a notice costs the worker nothing but reading it.
+A NOTIFY reaches every listening connection, so a client connected to one worker
 hears what another worker (or `unify` on another machine) ingested.
 
 Each subscriber has a bounded queue. A client that reads too slowly loses the oldest notices and is told to re-read
@@ -25,8 +27,11 @@ import msgspec
 import structlog
 
 from schemas import InteractionNotice, StreamResync
+from unify.store import load_queries
 
 log = structlog.get_logger("unify.stream")
+_Q = load_queries("stream")
+_BATCH = 500
 
 CHANNEL = "unify_interaction"
 """The NOTIFY channel of migration 0011."""
@@ -133,6 +138,9 @@ class InteractionFeed:
         self._listening = asyncio.Event()
         self._lost = asyncio.Event()
         self._conn: asyncpg.Connection | None = None
+        self._conn_lock = asyncio.Lock()  # one operation at a time on the listening connection
+        self._pending: list[tuple[str, str]] = []
+        self._drainer: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._ending = False
@@ -186,6 +194,11 @@ class InteractionFeed:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._drainer is not None:
+            self._drainer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._drainer
+            self._drainer = None
         await self._disconnect()
         for subscription in list(self._subscribers):
             subscription.close()
@@ -235,12 +248,36 @@ class InteractionFeed:
         return matched
 
     def _on_notification(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
-        try:
-            notice = _decode_notice(payload)
-        except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
-            log.warning("stream.notice_undecodable", error=str(exc), payload_bytes=len(payload))
+        if not self._subscribers:
             return
-        self.publish(notice)
+        interaction, _, change = payload.partition(" ")
+        self._pending.append((interaction, change))
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.get_running_loop().create_task(self._drain(), name="unify-stream-notices")
+
+    async def _drain(self) -> None:
+        """Turn the ids heard into notices, in batches, and publish them in the order heard."""
+        while self._pending:
+            batch, self._pending = self._pending[:_BATCH], self._pending[_BATCH:]
+            conn = self._conn
+            if conn is None or conn.is_closed() or not self._subscribers:
+                continue
+            try:
+                async with self._conn_lock:
+                    rows = await conn.fetch(_Q["interaction_notices"], [i for i, _ in batch], [c for _, c in batch])
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
+                # Lost with the connection: subscribers get a resync when it is back.
+                log.warning("stream.notices_unresolved", count=len(batch), error=type(exc).__name__)
+                continue
+            for row in rows:
+                if row["notice"] is None:
+                    continue  # deleted since
+                try:
+                    notice = _decode_notice(row["notice"])
+                except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
+                    log.warning("stream.notice_undecodable", error=str(exc))
+                    continue
+                self.publish(notice)
 
     def _on_termination(self, _conn: object) -> None:
         self._lost.set()
@@ -310,7 +347,8 @@ class InteractionFeed:
             if conn is None or conn.is_closed():
                 return
             try:
-                await asyncio.wait_for(conn.fetchval("select 1"), min(10.0, self._ping_seconds))
+                async with self._conn_lock:
+                    await asyncio.wait_for(conn.fetchval("select 1"), min(10.0, self._ping_seconds))
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
                 log.warning("stream.listener_ping_failed", error=type(exc).__name__, detail=str(exc))
                 return
