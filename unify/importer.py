@@ -55,7 +55,7 @@ from unify.ingest import (
     reject,
     store_raw,
 )
-from unify.store import load_queries
+from unify.store import DATABASE_UNREACHABLE, load_queries
 
 log = structlog.get_logger("unify.importer")
 _Q = load_queries("importer")
@@ -627,7 +627,7 @@ async def _apply_with_retry(
                 await _keep_failed(pool, run, chunk, "gave up after repeated deadlocks")
                 raise
             log.warning("import_retry", import_id=str(run.id), chunk=chunk.number, attempt=attempt)
-        except (OSError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError):
+        except DATABASE_UNREACHABLE:
             raise  # the database is unreachable: nothing can be kept; the next run resumes here
         except Exception as exc:
             await _keep_failed(pool, run, chunk, f"{type(exc).__name__}: {exc}")

@@ -19,26 +19,14 @@ import structlog
 from schemas import FieldError, IngestBatchResult, IngestResult, InteractionEvent
 from unify.errors import BadRequest, PayloadTooLarge, Unauthorized, UnifyError, UnsupportedMediaType
 from unify.identity import IdentityPolicy, normalize_identifiers
-from unify.store import load_queries
+from unify.store import DATABASE_UNREACHABLE, load_queries
 
 log = structlog.get_logger("unify.ingest")
 _Q = load_queries("ingest")
 
 RawStatus = Literal["received", "processed", "rejected", "unverified", "failed"]
 _RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
-# The database is unreachable or shutting down: nothing can be kept (not even the raw body); the client retries.
-_UNREACHABLE = (
-    OSError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.ConnectionDoesNotExistError,  # a PostgresError, not an InterfaceError
-    asyncpg.exceptions.ConnectionFailureError,
-    asyncpg.exceptions.TransactionResolutionUnknownError,
-    asyncpg.exceptions.AdminShutdownError,
-    asyncpg.exceptions.CrashShutdownError,
-    # A pooled connection the server closed while it was idle can fail its next query this way (asyncpg 0.32).
-    asyncpg.exceptions._base.InternalClientError,
-)
+_UNREACHABLE = DATABASE_UNREACHABLE  # nothing can be kept (not even the raw body); the client retries
 _ATTEMPTS = 3
 
 

@@ -44,7 +44,7 @@ from unify.ingest import (
 )
 from unify.privacy.setup import open_raw_body
 from unify.privacy.vault import RawKeyring, VaultError
-from unify.store import load_queries
+from unify.store import DATABASE_UNREACHABLE, load_queries
 from unify.webhooks import LiveRequest, public_url, verify_and_parse, webhook_extra
 
 log = structlog.get_logger("unify.replay")
@@ -52,7 +52,7 @@ _Q = load_queries("replay")
 
 NATIVE_ROUTE = "native"
 _RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
-_UNREACHABLE = (OSError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError)
+_UNREACHABLE = DATABASE_UNREACHABLE
 _ATTEMPTS = 3
 
 # Connectors proven only by credentials that are never stored with a delivery (HTTP basic auth, a secret header).

@@ -9,26 +9,14 @@ from litestar.exceptions import HTTPException, ValidationException
 
 from schemas import FieldError, Problem
 from unify.errors import ServiceUnavailable, UnifyError
+from unify.store import DATABASE_UNREACHABLE
 
 log = structlog.get_logger("unify.http")
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 _TYPE_BASE = "https://unify.dev/problems/"
 
 # Errors that mean "the database cannot be reached right now": the client should retry.
-DATABASE_DOWN = (
-    OSError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.ConnectionDoesNotExistError,
-    asyncpg.exceptions.ConnectionFailureError,
-    asyncpg.exceptions.TransactionResolutionUnknownError,
-    asyncpg.exceptions.AdminShutdownError,
-    asyncpg.exceptions.CrashShutdownError,
-    # A pooled connection the server closed while it was idle can fail its next query this way (asyncpg 0.32).
-    asyncpg.exceptions._base.InternalClientError,
-    TimeoutError,
-)
+DATABASE_DOWN = (*DATABASE_UNREACHABLE, asyncpg.TooManyConnectionsError, TimeoutError)
 
 
 def _request_id(request: Request) -> str | None:

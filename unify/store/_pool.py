@@ -7,6 +7,21 @@ import msgspec
 
 _encoder = msgspec.json.Encoder()
 
+DATABASE_UNREACHABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.ConnectionDoesNotExistError,  # a PostgresError, not an InterfaceError
+    asyncpg.exceptions.ConnectionFailureError,
+    asyncpg.exceptions.TransactionResolutionUnknownError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    # A pooled connection the server closed while it was idle can fail its next query this way (asyncpg 0.32).
+    asyncpg.exceptions._base.InternalClientError,
+)
+"""Errors that mean the database cannot be reached right now (down, restarting, connection lost): nothing can be
+stored, not even a record of the failure; the client should retry."""
+
 
 def _encode_json(value: object) -> str:
     return _encoder.encode(value).decode()
