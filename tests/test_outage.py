@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import signal
-import subprocess
 import tempfile
 import threading
 import time
@@ -24,7 +23,9 @@ import msgspec
 import pytest
 
 from tests.events import native_event
-from tests.test_serve import UNIFY, _create_key, _env, _free_port
+from tests.server import start_unify, stop_unify
+from tests.server import unify_env as _env
+from tests.test_serve import _create_key
 from unify.embedded import DATABASE, dsn_for_database, ensure_database, start_server
 from unify.store import connect
 
@@ -70,42 +71,14 @@ def postgres() -> Iterator[Postgres]:
 
 class Server:
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.port = _free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
-        self._log = log_path.open("wb")
-        self.process = subprocess.Popen(
-            [*UNIFY, "serve", "--port", str(self.port)], env=env, stdout=self._log, stderr=subprocess.STDOUT
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                assert self.process.poll() is None, self.log()
-                try:
-                    if httpx.get(f"{self.base}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "unify serve did not become ready"
-                time.sleep(0.1)
-        except BaseException:
-            self.stop()
-            raise
+        self.base, self.process = start_unify(env, log_path)
 
     def log(self) -> str:
-        if not self._log.closed:
-            self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
+        stop_unify(self.process)
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from litestar.testing import AsyncTestClient
 from schemas._replay import ReplayReport, ReplayRequest
 from tests.events import native_event
 from tests.raw import TEST_KEYRING
-from tests.test_serve import _env
+from tests.server import unify_env as _env
 from tests.webhooks.helpers import configure, interactions, post_webhook, raw_events
 from tests.webhooks.test_sms_webhooks import TWILIO_TOKEN, twilio_body, twilio_headers
 from unify.auth import create_key

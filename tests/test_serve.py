@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,49 +10,13 @@ from pathlib import Path
 import httpx
 
 from tests.events import native_event
-from tests.raw import TEST_KEYRING
-
-UNIFY = [sys.executable, "-m", "unify.cli"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "UNIFY_DATABASE_URL")}
-    env.update(UNIFY_LOG_FORMAT="json", UNIFY_RAW_KEYS=TEST_KEYRING.to_setting(), **extra)
-    return env
+from tests.server import UNIFY, unify_env, unify_serve
 
 
 @contextmanager
 def serving(env: dict[str, str]) -> Iterator[str]:
-    port = _free_port()
-    process = subprocess.Popen(
-        [*UNIFY, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "unify serve did not become ready"
-            time.sleep(0.2)
+    with unify_serve(env) as (base, _):
         yield base
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _create_key(env: dict[str, str], scope: str = "admin") -> str:
@@ -72,7 +31,7 @@ def _create_key(env: dict[str, str], scope: str = "admin") -> str:
 
 
 def test_data_survives_a_restart_on_the_same_data_directory(tmp_path: Path) -> None:
-    env = _env(UNIFY_DATA_DIR=str(tmp_path / "unify-data"))
+    env = unify_env(UNIFY_DATA_DIR=str(tmp_path / "unify-data"))
     key = _create_key(env)
     headers = {"Authorization": f"Bearer {key}"}
     with serving(env) as base:
@@ -89,7 +48,7 @@ def test_data_survives_a_restart_on_the_same_data_directory(tmp_path: Path) -> N
 
 
 def test_demo_loads_histories_and_prints_a_key_that_reads_them(database_url: str) -> None:
-    env = _env(DATABASE_URL=database_url)
+    env = unify_env(DATABASE_URL=database_url)
     done = subprocess.run([*UNIFY, "demo"], env=env, capture_output=True, text=True, check=True)
     key = next(line.split(": ", 1)[1] for line in done.stderr.splitlines() if "demo API key" in line)
     again = subprocess.run([*UNIFY, "demo"], env=env, capture_output=True, text=True, check=True)

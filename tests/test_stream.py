@@ -28,7 +28,7 @@ from schemas import InteractionNotice, StreamResync
 from tests.conftest import TEMPLATE
 from tests.events import native_event
 from tests.raw import TEST_KEYRING
-from tests.test_serve import UNIFY, _free_port
+from tests.server import unify_serve
 from unify.auth import create_key
 from unify.embedded import dsn_for_database, ensure_database
 from unify.importer import ImportSource, import_file
@@ -102,30 +102,8 @@ def serving(dsn: str, log_path: Path, workers: int) -> Iterator[tuple[str, subpr
         UNIFY_DB_POOL_MIN="1",
         UNIFY_PURGE_INTERVAL_SECONDS="0",
     )
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    with log_path.open("wb") as out:
-        process = subprocess.Popen([*UNIFY, "serve", "--port", str(port)], env=env, stdout=out, stderr=out)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log_path.read_text()
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "unify serve did not become ready"
-            time.sleep(0.1)
+    with unify_serve(env, log_path) as (base, process):
         yield base, process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,6 @@ Webhook routes check platform signatures, so fuzzed deliveries get the documente
 from __future__ import annotations
 
 import asyncio
-import signal
-import subprocess
 import tempfile
 import time
 import uuid
@@ -18,7 +16,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import hypothesis
 import pytest
 import schemathesis
@@ -31,7 +28,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.test_serve import UNIFY, _env, _free_port
+from tests.server import unify_env as _env
+from tests.server import unify_serve
 from unify.auth import create_key
 from unify.embedded import dsn_for_database, ensure_database
 from unify.http import create_app
@@ -58,31 +56,8 @@ SERVER_LOG = Path(tempfile.gettempdir()) / f"unify-fuzz-{uuid.uuid4().hex[:8]}.l
 @contextmanager
 def serving(env: dict[str, str]) -> Iterator[str]:
     """`unify serve` as a process, its output in SERVER_LOG (read when a case fails: the traceback of a 5xx)."""
-    port = _free_port()
-    with SERVER_LOG.open("wb") as log:
-        process = subprocess.Popen(
-            [*UNIFY, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, SERVER_LOG.read_text()[-5000:]
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "unify serve did not become ready"
-            time.sleep(0.2)
+    with unify_serve(env, SERVER_LOG) as (base, _):
         yield base
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _server_errors() -> str:
