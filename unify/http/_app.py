@@ -14,7 +14,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from unify.auth import KeyChecker
 from unify.context import context_policy
 from unify.errors import ConfigurationError
-from unify.http._guards import scope_guard
+from unify.http._guards import key_scope_middleware
 from unify.http._middleware import request_log_middleware
 from unify.http._openapi import document_problems
 from unify.http._problems import EXCEPTION_HANDLERS
@@ -97,8 +97,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             stream_interactions,
         ],
         lifespan=[lifespan],
-        guards=[scope_guard],
-        middleware=[request_log_middleware],
+        middleware=[request_log_middleware, key_scope_middleware],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=None,  # the ingest path enforces UNIFY_MAX_BODY_BYTES itself and keeps the prefix
         state=State({"settings": settings}),
