@@ -41,6 +41,7 @@ def request_log_middleware(app: ASGIApp) -> ASGIApp:
                 status=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )
-            structlog.contextvars.clear_contextvars()
+            # No clearing afterwards: the next request clears first, and a server runs each request in a task of
+            # its own, whose context variables end with it.
 
     return middleware

@@ -74,11 +74,16 @@ class InteractionController(Controller):
         result, is_batch = await ingest_native(
             request.app.state.pool, raw, max_batch=settings.max_batch, options=request.app.state.ingest_options
         )
-        structlog.contextvars.bind_contextvars(raw_event_id=result.raw_event_id, events=len(result.results))
         if is_batch:
+            structlog.contextvars.bind_contextvars(raw_event_id=result.raw_event_id, events=len(result.results))
             return Response(result, status_code=200)
         single = result.results[0]
-        structlog.contextvars.bind_contextvars(interaction_id=str(single.interaction_id), outcome=single.outcome)
+        structlog.contextvars.bind_contextvars(
+            raw_event_id=result.raw_event_id,
+            events=1,
+            interaction_id=str(single.interaction_id),
+            outcome=single.outcome,
+        )
         return Response(single, status_code=201 if single.outcome == "created" else 200)
 
     @get("/{interaction_id:uuid}", opt={"scope": "context:read"}, summary="Read one interaction")
