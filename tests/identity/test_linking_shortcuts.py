@@ -1,0 +1,138 @@
+"""The linking shortcuts of migration 0012 (one identifier; several identifiers all new) decide exactly what the
+general rule decides: random event sequences linked through link_interaction_identifiers (with the shortcuts) and
+through link_interaction_identifiers_bridging (the rule of migration 0007, which has no shortcut for several new
+identifiers and its own one-identifier branch) leave the same identifiers, customers, usages and suggestions."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+
+POLICY = {
+    "limits": {"account": 1, "phone": 3, "email": 5},
+    "shared_threshold": 3,
+    "merge_min_verification": "authenticated",
+}
+LEVELS = ["unverified", "unverified", "carrier_attested", "signed", "authenticated"]
+
+
+def random_events(seed: int, count: int = 150) -> list[tuple[list[str], list[str], list[str], datetime, str | None]]:
+    rng = random.Random(seed)
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    events = []
+    for n in range(count):
+        chosen: dict[tuple[str, str], str] = {}
+        for _ in range(rng.choice([1, 1, 2, 2, 3, 4])):
+            kind = rng.choice(["phone", "phone", "email", "account", "chat"])
+            pool = 40 if n < count // 2 else 15  # later events name more known identifiers
+            value = f"{kind}-{rng.randrange(pool)}"
+            level = rng.choice(LEVELS)
+            best = chosen.get((kind, value))
+            if best is None or LEVELS.index(level) > LEVELS.index(best):
+                chosen[(kind, value)] = level
+        ordered = sorted(chosen.items())
+        events.append(
+            (
+                [k for (k, _), _ in ordered],
+                [v for (_, v), _ in ordered],
+                [level for _, level in ordered],
+                start + timedelta(minutes=rng.randrange(20_000)),
+                rng.choice([None, None, f"Name {rng.randrange(4)}"]),
+            )
+        )
+    return events
+
+
+async def _state(conn: asyncpg.Connection) -> dict[str, Any]:
+    identifiers = await conn.fetch(
+        """select d.kind, d.value, d.verification, d.first_seen, d.last_seen, d.shared, d.link_rule,
+                  d.link_verification, c.display_name,
+                  (select array_agg(o.kind || ':' || o.value order by o.kind, o.value)
+                   from identifier o join customer oc on oc.id = o.customer_id
+                   where oc.root_id = c.root_id) as group_members,
+                  (select array_agg(o.kind || ':' || o.value order by o.kind, o.value)
+                   from identifier o where o.customer_id = d.customer_id) as direct_members
+           from identifier d left join customer c on c.id = d.customer_id
+           order by d.kind, d.value"""
+    )
+    usages = await conn.fetch(
+        """select d.kind, d.value,
+                  (select array_agg(o.kind || ':' || o.value order by o.kind, o.value)
+                   from identifier o where o.customer_id = u.customer_id) as customer_members
+           from identifier_usage u join identifier d on d.id = u.identifier_id
+           order by 1, 2, 3"""
+    )
+    suggestions = await conn.fetch(
+        """select s.status, s.kind, s.verification, s.conflict, s.evidence_count,
+                  (select array_agg(d.kind || ':' || d.value order by d.kind, d.value)
+                   from identifier d where d.id = any(s.identifier_ids)) as evidence
+           from merge_suggestion s order by 1, 2, 3, 4, 5, 6"""
+    )
+    merges = await conn.fetch("select rule, verification from customer_merge order by 1, 2")
+    customers = await conn.fetchval("select count(*) from customer")
+    return {
+        "identifiers": [dict(r) for r in identifiers],
+        "usages": [dict(r) for r in usages],
+        "suggestions": [dict(r) for r in suggestions],
+        "merges": [dict(r) for r in merges],
+        "customers": customers,
+    }
+
+
+class _Rollback(Exception):
+    pass
+
+
+async def _link_all(conn: asyncpg.Connection, function: str, events: list[Any]) -> dict[str, Any]:
+    state: dict[str, Any] = {}
+    try:
+        async with conn.transaction():
+            for kinds, values, levels, seen_at, name in events:
+                await conn.fetchval(
+                    f"select {function}(null, $1, $2, $3, $4, $5, $6)", kinds, values, levels, seen_at, name, POLICY
+                )
+            state = await _state(conn)
+            raise _Rollback
+    except _Rollback:
+        pass
+    return state
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+async def test_shortcuts_decide_as_the_rule(db: asyncpg.Connection, seed: int) -> None:
+    events = random_events(seed)
+    with_shortcuts = await _link_all(db, "link_interaction_identifiers", events)
+    by_rule = await _link_all(db, "link_interaction_identifiers_bridging", events)
+    assert with_shortcuts["customers"] > 10
+    assert any(len(kinds) > 1 for kinds, *_ in events)
+    assert with_shortcuts == by_rule
+
+
+async def test_first_contact_shortcut_refuses_what_the_rule_must_decide(db: asyncpg.Connection) -> None:
+    """Two account numbers (limit 1), or one identifier already known: not a first contact."""
+    seen = datetime(2026, 11, 1, tzinfo=UTC)
+    args = (seen, None, POLICY)
+    two_accounts = await db.fetchval(
+        "select link_first_contact(null, $1, $2, $3, $4, $5, $6)",
+        ["account", "account"],
+        ["a-1", "a-2"],
+        ["unverified", "unverified"],
+        *args,
+    )
+    assert two_accounts is None
+    await db.fetchval(
+        "select link_interaction_identifiers(null, $1, $2, $3, $4, $5, $6)", ["phone"], ["p-1"], ["unverified"], *args
+    )
+    known = await db.fetchval(
+        "select link_first_contact(null, $1, $2, $3, $4, $5, $6)",
+        ["email", "phone"],
+        ["e-1", "p-1"],
+        ["unverified", "unverified"],
+        *args,
+    )
+    assert known is None
+    assert await db.fetchval("select count(*) from identifier where value in ('a-1', 'a-2', 'e-1')") == 0
