@@ -112,27 +112,18 @@ async def test_shortcuts_decide_as_the_rule(db: asyncpg.Connection, seed: int) -
     assert with_shortcuts == by_rule
 
 
+async def _link(db: asyncpg.Connection, function: str, kinds: list[str], values: list[str]) -> Any:
+    seen = datetime(2026, 11, 1, tzinfo=UTC)
+    return await db.fetchval(
+        f"select {function}(null, $1, $2, $3, $4, null, $5)", kinds, values, ["unverified"] * len(kinds), seen, POLICY
+    )
+
+
 async def test_first_contact_shortcut_refuses_what_the_rule_must_decide(db: asyncpg.Connection) -> None:
     """Two account numbers (limit 1), or one identifier already known: not a first contact."""
-    seen = datetime(2026, 11, 1, tzinfo=UTC)
-    args = (seen, None, POLICY)
-    two_accounts = await db.fetchval(
-        "select link_first_contact(null, $1, $2, $3, $4, $5, $6)",
-        ["account", "account"],
-        ["a-1", "a-2"],
-        ["unverified", "unverified"],
-        *args,
-    )
-    assert two_accounts is None
-    await db.fetchval(
-        "select link_interaction_identifiers(null, $1, $2, $3, $4, $5, $6)", ["phone"], ["p-1"], ["unverified"], *args
-    )
-    known = await db.fetchval(
-        "select link_first_contact(null, $1, $2, $3, $4, $5, $6)",
-        ["email", "phone"],
-        ["e-1", "p-1"],
-        ["unverified", "unverified"],
-        *args,
-    )
-    assert known is None
+    assert await _link(db, "link_first_contact", ["account", "account"], ["a-1", "a-2"]) is None
+    await _link(db, "link_interaction_identifiers", ["phone"], ["p-1"])
+    assert await _link(db, "link_first_contact", ["email", "phone"], ["e-1", "p-1"]) is None
     assert await db.fetchval("select count(*) from identifier where value in ('a-1', 'a-2', 'e-1')") == 0
+    assert await _link(db, "link_first_contact", ["email", "phone"], ["e-1", "p-2"]) is not None
+    assert await db.fetchval("select count(distinct customer_id) from identifier where value in ('e-1', 'p-2')") == 1
