@@ -9,69 +9,10 @@
 --   verification, instead of always;
 -- * a new identifier is inserted already linked to its new customer (one write instead of an insert and an
 --   update), without the array aggregation the general path needs for many identifiers.
--- Events with several identifiers that are all new (a first contact) take link_first_contact below; the others
--- go to the general rule.
 -- When another event inserts the same new identifier first, the insert finds the conflict after that event
 -- commits: the customer made for nothing is deleted and the general path links the event to the one now there.
 alter function link_interaction_identifiers(uuid, text[], text[], text[], timestamptz, text, jsonb)
     rename to link_interaction_identifiers_bridging;
-
--- An event whose identifiers (two or more) are all new and within the per-kind limits: what the rule does with it is
--- fixed (one new customer owning all of them, each linked by `first-contact` at its level; nothing to bridge, limit
--- or share), so it is done in three statements instead of the rule's loops. The identifiers are inserted in the
--- order the rule inserts them (kind, value), so their ids, which break ties between equally strong identifiers,
--- come out the same. Returns the new customer, or null when the event is not such a case, or when another
--- transaction inserted one of the identifiers meanwhile (what was made is given back; the rule then links it).
-create function link_first_contact(
-    p_interaction  uuid,
-    p_kinds        text[],
-    p_values       text[],
-    p_levels       text[],
-    p_seen_at      timestamptz,
-    p_display_name text,
-    p_policy       jsonb
-) returns uuid
-language plpgsql
-as $$
-declare
-    v_limits constant jsonb := coalesce(p_policy -> 'limits', '{"account": 1}');
-    v_root   uuid;
-    v_ids    bigint[];
-begin
-    if coalesce(cardinality(p_kinds), 0) < 2
-       or exists (select 1 from unnest(p_kinds, p_values) as t (kind, value)
-                  join identifier d on d.kind = t.kind and d.value = t.value)
-       or exists (select 1 from unnest(p_kinds) as t (kind)
-                  where v_limits ? t.kind
-                  group by t.kind
-                  having count(*) > (v_limits ->> t.kind)::integer)
-    then
-        return null;
-    end if;
-    insert into customer (display_name) values (p_display_name) returning id into v_root;
-    with inserted as (
-        insert into identifier (kind, value, verification, first_seen, last_seen, customer_id, linked_at,
-                                linked_by_interaction, link_verification, linked_by, link_rule)
-        select t.kind, t.value, t.level, p_seen_at, p_seen_at, v_root, now(), p_interaction, t.level,
-               p_policy ->> 'actor', 'first-contact'
-        from unnest(p_kinds, p_values, p_levels) as t (kind, value, level)
-        order by t.kind, t.value
-        on conflict (kind, value) do nothing
-        returning id
-    )
-    select array_agg(id) into v_ids from inserted;
-    if coalesce(cardinality(v_ids), 0) < cardinality(p_kinds) then
-        delete from identifier where id = any(v_ids);
-        delete from customer where id = v_root;
-        return null;
-    end if;
-    if p_interaction is not null then
-        insert into interaction_identifier (interaction_id, identifier_id, verification)
-        select p_interaction, d.id, d.verification from identifier d where d.id = any(v_ids);
-    end if;
-    return v_root;
-end;
-$$;
 
 create function link_interaction_identifiers(
     p_interaction  uuid,
@@ -92,10 +33,8 @@ declare
     v_root     uuid;
 begin
     if coalesce(cardinality(p_kinds), 0) <> 1 then
-        return coalesce(
-            link_first_contact(p_interaction, p_kinds, p_values, p_levels, p_seen_at, p_display_name, p_policy),
-            link_interaction_identifiers_bridging(p_interaction, p_kinds, p_values, p_levels, p_seen_at,
-                                                  p_display_name, p_policy));
+        return link_interaction_identifiers_bridging(p_interaction, p_kinds, p_values, p_levels, p_seen_at,
+                                                     p_display_name, p_policy);
     end if;
 
     select d.id, d.customer_id, d.shared, d.verification, d.first_seen, d.last_seen into v_found
