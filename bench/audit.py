@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import signal
 import sys
 import time
 import warnings
@@ -36,7 +34,7 @@ import asyncpg
 
 # bench/ is not a package: this script's directory is on sys.path when it runs.
 from _dataset import dataset_database, load_dataset_async
-from ingest import _exit_on_sigterm, log
+from ingest import log, report_main
 
 TARGET_SECONDS = 5.0
 
@@ -185,17 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     from unify.logging import configure_logging
 
     configure_logging("console", "warning")
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    try:
-        report = run(args)
-    except KeyboardInterrupt:
-        log("interrupted")
-        return 130
-    if args.json:
-        print(json.dumps(report, indent=2, default=str))
-    else:
-        print_report(report)
-    return 0 if report["audit"]["meets_target"] else 1
+    return report_main(lambda: run(args), as_json=args.json, show=print_report, ok=lambda r: r["audit"]["meets_target"])
 
 
 if __name__ == "__main__":

@@ -75,7 +75,7 @@ import asyncpg
 
 # bench/ is not a package: this script's directory is on sys.path when it runs (tests put it there), so the other
 # benchmarks import as `ingest` and `webhooks`.
-from ingest import PROJECT_DIR, Server, _exit_on_sigterm, _read_response, free_port, log, unify_command
+from ingest import PROJECT_DIR, Server, _read_response, free_port, log, report_main, unify_command
 from webhooks import FORM, SignedSmsBodies, _basic, _fixture, _unify_headers
 
 from connectors._base import ConnectorSettings, WebhookRequest
@@ -684,20 +684,7 @@ def main(argv: list[str] | None = None) -> int:
     from unify.logging import configure_logging
 
     configure_logging("console", "warning")
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    try:
-        report = run(config_of(args))
-    except KeyboardInterrupt:
-        log("interrupted; cleaning up")
-        return 130
-    except (RuntimeError, subprocess.CalledProcessError) as exc:
-        log(f"failed: {exc}")
-        return 1
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        print_report(report)
-    return 0 if passed(report) else 1
+    return report_main(lambda: run(config_of(args)), as_json=args.json, show=print_report, ok=passed)
 
 
 if __name__ == "__main__":

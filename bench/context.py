@@ -46,11 +46,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import atexit
-import json
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -72,8 +70,8 @@ from ingest import (
     LoadResult,
     Server,
     _checkpoint,
-    _exit_on_sigterm,
     log,
+    report_main,
     run_python,
     start_pair,
     unify_command,
@@ -490,21 +488,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    try:
-        report = run(args)
-    except KeyboardInterrupt:
-        log("interrupted; cleaning up")
-        return 130
-    except (RuntimeError, subprocess.CalledProcessError) as exc:
-        detail = getattr(exc, "stderr", None) or ""
-        log(f"failed: {exc}\n{detail}")
-        return 1
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        print_table(report)
-    return 0 if report["clean"] else 1
+    return report_main(lambda: run(args), as_json=args.json, show=print_table, ok=lambda r: r["clean"])
 
 
 if __name__ == "__main__":

@@ -54,10 +54,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import atexit
-import json
 import random
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -74,7 +72,7 @@ import asyncpg
 import msgspec
 
 # bench/ is not a package: this script's directory is on sys.path when it runs, so bench/ingest.py imports as `ingest`.
-from ingest import _checkpoint, _create_databases, _exit_on_sigterm, _read_response, bench_targets, log, unify_command
+from ingest import _checkpoint, _create_databases, _read_response, bench_targets, log, report_main, unify_command
 
 PRECISION_TARGET = 0.999
 RECALL_TARGET = 0.98
@@ -856,24 +854,22 @@ def main(argv: list[str] | None = None) -> int:
     from unify.logging import configure_logging
 
     configure_logging("console", "warning")
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    report: dict[str, Any] = {"seed": args.seed}
-    try:
+
+    def run() -> dict[str, Any]:
+        report: dict[str, Any] = {"seed": args.seed}
         if not args.skip_streaming:
             report["streaming"] = run_streaming(args)
         if args.bulk_events:
             report["bulk"] = run_bulk(args)
-    except KeyboardInterrupt:
-        log("interrupted; cleaning up")
-        return 130
-    if args.json:
-        print(json.dumps(report, indent=2, default=str))
-    else:
-        print_report(report)
-    parts = [report[name] for name in ("streaming", "bulk") if name in report]
-    ok = all(part["quality"]["meets_target"] for part in parts)
-    ok = ok and all(part["unify"]["non_2xx"] == 0 for part in parts if "unify" in part)
-    return 0 if ok else 1
+        return report
+
+    def ok(report: dict[str, Any]) -> bool:
+        parts = [report[name] for name in ("streaming", "bulk") if name in report]
+        return all(part["quality"]["meets_target"] for part in parts) and all(
+            part["unify"]["non_2xx"] == 0 for part in parts if "unify" in part
+        )
+
+    return report_main(run, as_json=args.json, show=print_report, ok=ok)
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -747,16 +747,18 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)  # unwinds like Ctrl-C: servers stopped, temporary directory removed
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.load_worker:
-        job = _WorkerJob(**json.loads(args.load_worker))
-        paths = Path(job.paths_file).read_text().split() if job.paths_file else None
-        print(json.dumps(asdict(asyncio.run(_drive(job, paths)))))
-        return 0
+Report = dict[str, Any]
+
+
+def report_main(
+    run: Callable[[], Report], *, as_json: bool, show: Callable[[Report], None], ok: Callable[[Report], bool]
+) -> int:
+    """How every benchmark ends: SIGTERM and Ctrl-C clean up (status 130), a failed step is logged with what the
+    failing command printed (status 1), then the report is printed (as JSON, or by `show`) and the status is 0 when
+    `ok` says the report meets its bar, else 1."""
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
-        report = run(args)
+        report = run()
     except KeyboardInterrupt:
         log("interrupted; cleaning up")
         return 130
@@ -764,11 +766,21 @@ def main(argv: list[str] | None = None) -> int:
         detail = getattr(exc, "stderr", None) or ""
         log(f"failed: {exc}\n{detail}")
         return 1
-    if args.json:
-        print(json.dumps(report, indent=2))
+    if as_json:
+        print(json.dumps(report, indent=2, default=str))
     else:
-        print_table(report)
-    return 0 if report["consistent"] else 1
+        show(report)
+    return 0 if ok(report) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.load_worker:
+        job = _WorkerJob(**json.loads(args.load_worker))
+        paths = Path(job.paths_file).read_text().split() if job.paths_file else None
+        print(json.dumps(asdict(asyncio.run(_drive(job, paths)))))
+        return 0
+    return report_main(lambda: run(args), as_json=args.json, show=print_table, ok=lambda r: r["consistent"])
 
 
 if __name__ == "__main__":

@@ -56,7 +56,6 @@ import os
 import random
 import secrets
 import shutil
-import signal
 import string
 import subprocess
 import sys
@@ -79,13 +78,13 @@ from ingest import (
     LoadResult,
     TargetResult,
     _checkpoint,
-    _exit_on_sigterm,
     _read_response,
     _WorkerResult,
     bench_targets,
     log,
     percentile,
     print_table,
+    report_main,
     settled_count,
     unify_command,
 )
@@ -916,9 +915,10 @@ def main(argv: list[str] | None = None) -> int:
         job = _PoolJob(**json.loads(args.load_worker))
         print(json.dumps(asdict(asyncio.run(_drive(job)))))
         return 0
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    report: dict[str, Any] = {}
-    try:
+
+    def run() -> dict[str, Any]:
+        # Each part's table is printed as soon as it is measured (the HTTP part takes a while).
+        report: dict[str, Any] = {}
         if args.only != "http":
             report["parse"] = run_parse(args)
             if not args.json:
@@ -928,16 +928,11 @@ def main(argv: list[str] | None = None) -> int:
             report["http"] = run_http(args)
             if not args.json:
                 print_table(report["http"], title="twilio-sms webhook ingest", subject="unify twilio-sms")
-    except KeyboardInterrupt:
-        log("interrupted; cleaning up")
-        return 130
-    except (RuntimeError, subprocess.CalledProcessError) as exc:
-        detail = getattr(exc, "stderr", None) or ""
-        log(f"failed: {exc}\n{detail}")
-        return 1
-    if args.json:
-        print(json.dumps(report, indent=2))
-    return 0 if report.get("http", {}).get("consistent", True) else 1
+        return report
+
+    return report_main(
+        run, as_json=args.json, show=lambda report: None, ok=lambda r: r.get("http", {}).get("consistent", True)
+    )
 
 
 if __name__ == "__main__":

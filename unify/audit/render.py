@@ -15,7 +15,7 @@ import msgspec
 
 from schemas import ChannelFigures, ConsistencyReport, Deviation
 from unify.audit.params import CHANNELS
-from unify.audit.report import CHANNEL_WORDS, HISTOGRAM_EDGES
+from unify.audit.report import CHANNEL_WORDS, HISTOGRAM_EDGES, duration_text
 
 CSV_COLUMNS = ("section", "channel", "reason", "other", "metric", "value", "note")
 ALL = "all"
@@ -89,15 +89,7 @@ def _pct(value: float | None) -> str:
 
 
 def _sec(value: float | None) -> str:
-    if value is None:
-        return "–"
-    if value < 120:
-        return f"{value:.0f} s"
-    if value < 7200:
-        return f"{value / 60:.1f} min"
-    if value < 172_800:
-        return f"{value / 3600:.1f} h"
-    return f"{value / 86_400:.1f} d"
+    return "–" if value is None else duration_text(value, days="d")
 
 
 def _name(channel: str | None) -> str:

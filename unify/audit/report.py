@@ -282,14 +282,16 @@ def mood_median_chi2(above1: int, n1: int, above2: int, n2: int) -> tuple[float,
     return chi2, math.erfc(math.sqrt(chi2 / 2))
 
 
-def _seconds(value: float) -> str:
+def duration_text(value: float, *, days: str = "days") -> str:
+    """A duration in seconds for people: seconds under 2 min, minutes under 2 h, hours under 2 days, then days
+    (written `days`, e.g. `d` in a table)."""
     if value < 120:
         return f"{value:.0f} s"
     if value < 7200:
         return f"{value / 60:.1f} min"
     if value < 172_800:
         return f"{value / 3600:.1f} h"
-    return f"{value / 86_400:.1f} days"
+    return f"{value / 86_400:.1f} {days}"
 
 
 def _p(p: float) -> str:
@@ -385,7 +387,8 @@ def _deviations(
             longer = f"{ratio:.1f}× longer" if ratio >= 1 else f"{1 / ratio:.1f}× less"
             text = (
                 f"{CHANNEL_WORDS[channel]} customers{about} wait {longer} {_WAIT_WORDS[r['metric']]} than customers "
-                f"on other channels: median {_seconds(m1)} vs {_seconds(m2)}; n={n1:,} vs {n2:,} ({_p(test[1])})"
+                f"on other channels: median {duration_text(m1)} vs {duration_text(m2)}; "
+                f"n={n1:,} vs {n2:,} ({_p(test[1])})"
             )
             d = Deviation(
                 metric=r["metric"],
