@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import asyncpg
@@ -23,7 +24,7 @@ from unify.auth import create_key
 from unify.embedded import dsn_for_database, ensure_database, start_server
 from unify.http import create_app
 from unify.settings import Settings, load_settings
-from unify.store import connect, migrate
+from unify.store import connect, migrate, open_pool
 
 TEMPLATE = "unify_test_template"
 
@@ -59,22 +60,38 @@ def template_dsn(pg_admin_dsn: str) -> str:
     return dsn_for_database(pg_admin_dsn, TEMPLATE)
 
 
+@contextmanager
+def scratch_database(pg_admin_dsn: str, *, template: str | None = TEMPLATE) -> Iterator[str]:
+    """A database of its own (a copy of the migrated template; `template=None`: empty), dropped afterwards.
+    Yields its DSN."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    asyncio.run(ensure_database(pg_admin_dsn, name, template=template))
+    try:
+        yield dsn_for_database(pg_admin_dsn, name)
+    finally:
+        asyncio.run(_drop(pg_admin_dsn, name))
+
+
 @pytest.fixture
 def fresh_database(pg_admin_dsn: str) -> Iterator[str]:
     """An empty database (no migrations applied); dropped afterwards."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    asyncio.run(ensure_database(pg_admin_dsn, name))
-    yield dsn_for_database(pg_admin_dsn, name)
-    asyncio.run(_drop(pg_admin_dsn, name))
+    with scratch_database(pg_admin_dsn, template=None) as dsn:
+        yield dsn
 
 
 @pytest.fixture
 def database_url(pg_admin_dsn: str, template_dsn: str) -> Iterator[str]:
     """A migrated database of its own for one test; dropped afterwards."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    asyncio.run(ensure_database(pg_admin_dsn, name, template=TEMPLATE))
-    yield dsn_for_database(pg_admin_dsn, name)
-    asyncio.run(_drop(pg_admin_dsn, name))
+    with scratch_database(pg_admin_dsn) as dsn:
+        yield dsn
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """A small pool on the test's database."""
+    opened = await open_pool(database_url, min_size=1, max_size=2)
+    yield opened
+    await opened.close()
 
 
 async def _drop(admin_dsn: str, name: str) -> None:

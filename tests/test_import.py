@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +15,10 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from schemas import ImportReport
-from tests.conftest import TEMPLATE
+from tests.conftest import scratch_database
 from tests.events import native_event
 from tests.raw import TEST_KEYRING, open_raw
 from unify import cli
-from unify.embedded import dsn_for_database, ensure_database
 from unify.errors import BadRequest
 from unify.importer import ImportSource, import_file, parse_mapping
 from unify.ingest import IngestOptions
@@ -83,26 +81,9 @@ def options(settings: Settings) -> IngestOptions:
 
 
 @pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await open_pool(database_url, min_size=1, max_size=2)
-    yield pool
-    await pool.close()
-
-
-@pytest.fixture
 def other_database_url(pg_admin_dsn: str, template_dsn: str) -> Iterator[str]:
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    asyncio.run(ensure_database(pg_admin_dsn, name, template=TEMPLATE))
-    yield dsn_for_database(pg_admin_dsn, name)
-    asyncio.run(_drop_database(pg_admin_dsn, name))
-
-
-async def _drop_database(admin_dsn: str, name: str) -> None:
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        await conn.execute(f'drop database if exists "{name}" with (force)')
-    finally:
-        await conn.close()
+    with scratch_database(pg_admin_dsn) as dsn:
+        yield dsn
 
 
 async def run_import(

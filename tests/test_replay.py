@@ -10,7 +10,6 @@ import base64
 import json
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,6 @@ from unify.auth import create_key
 from unify.privacy.setup import ingest_options
 from unify.replay import ReplayContext, replay
 from unify.settings import Settings
-from unify.store import open_pool
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PBX_AUTH = "pbx:secret-upload-password"
@@ -43,13 +41,6 @@ end $$;
 create trigger replay_test_boom before insert on interaction for each row execute function replay_test_boom();
 """
 UNBOOM = "drop trigger replay_test_boom on interaction; drop function replay_test_boom();"
-
-
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    opened = await open_pool(database_url, min_size=1, max_size=2)
-    yield opened
-    await opened.close()
 
 
 @pytest.fixture

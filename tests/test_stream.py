@@ -25,16 +25,15 @@ import msgspec
 import pytest
 
 from schemas import InteractionNotice, StreamResync
-from tests.conftest import TEMPLATE
+from tests.conftest import scratch_database
 from tests.events import native_event
 from tests.raw import TEST_KEYRING
 from tests.server import unify_serve
 from unify.auth import create_key
-from unify.embedded import dsn_for_database, ensure_database
 from unify.importer import ImportSource, import_file
 from unify.privacy.setup import ingest_options
 from unify.settings import Settings
-from unify.store import connect, open_pool
+from unify.store import connect
 from unify.stream import InteractionFeed, StreamFilter, Subscription
 
 HEARTBEAT = 0.3
@@ -81,14 +80,6 @@ async def _make_keys(dsn: str) -> tuple[str, str, str]:
         await conn.close()
 
 
-async def _drop(admin_dsn: str, name: str) -> None:
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        await conn.execute(f'drop database if exists "{name}" with (force)')
-    finally:
-        await conn.close()
-
-
 @contextmanager
 def serving(dsn: str, log_path: Path, workers: int) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """`unify serve` on `dsn` (output to `log_path`) until the block ends; then SIGINT, as an operator would."""
@@ -109,16 +100,11 @@ def serving(dsn: str, log_path: Path, workers: int) -> Iterator[tuple[str, subpr
 @pytest.fixture(scope="module")
 def server(pg_admin_dsn: str, template_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One server with two workers and its own database for the HTTP tests of this module."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    asyncio.run(ensure_database(pg_admin_dsn, name, template=TEMPLATE))
-    dsn = dsn_for_database(pg_admin_dsn, name)
-    key, ingest_only, admin = asyncio.run(_make_keys(dsn))
-    log_path = tmp_path_factory.mktemp("stream-server") / "server.log"
-    try:
+    with scratch_database(pg_admin_dsn) as dsn:
+        key, ingest_only, admin = asyncio.run(_make_keys(dsn))
+        log_path = tmp_path_factory.mktemp("stream-server") / "server.log"
         with serving(dsn, log_path, workers=2) as (base, _):
             yield Server(base, log_path, key, ingest_only, admin, dsn)
-    finally:
-        asyncio.run(_drop(pg_admin_dsn, name))
 
 
 # --------------------------------------------------------------------------------------------------- SSE client
@@ -401,13 +387,6 @@ async def test_an_open_stream_does_not_hold_up_shutdown(database_url: str, tmp_p
 
 
 # --------------------------------------------------------------------------------------------------- in-process
-
-
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await open_pool(database_url, min_size=1, max_size=2)
-    yield pool
-    await pool.close()
 
 
 @pytest.fixture
