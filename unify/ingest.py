@@ -6,6 +6,7 @@ on its own with the error, so nothing a client sent is lost and it can be replay
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -61,6 +62,7 @@ class IngestOptions:
     sealer: Sealer | None = None
     redact: Redactor | None = None
     identity: IdentityPolicy = field(default_factory=IdentityPolicy)
+    group_commit: GroupCommit | None = None  # one-event deliveries stored together under load (the server's)
 
     def in_region(self, region: str) -> IngestOptions:
         return self if region == self.default_region else replace(self, default_region=region)
@@ -408,6 +410,157 @@ async def _ingest_single_event(
     return counts.batch_result(row["raw_event_id"])
 
 
+@dataclass(eq=False)
+class _Waiting:
+    """A one-event delivery waiting for its group to be stored; `done` gets its result (None: store it alone)."""
+
+    raw: RawDelivery
+    event: InteractionEvent
+    options: IngestOptions
+    done: asyncio.Future[IngestBatchResult | None]
+    lock_order: str  # its first identifier: groups lock identifiers in one order, so two groups rarely deadlock
+
+
+class GroupCommit:
+    """Group commit for deliveries of one event (most webhooks and native posts).
+
+    At most `writers` groups are being stored at a time. A delivery that finds a writer free is stored at once, alone
+    (no added wait when the server is not busy); one that arrives while every writer is busy waits, and the next free
+    writer stores everything waiting, up to `max_group`, in one statement (`ingest_single_event_batch`): one round
+    trip, one transaction and one WAL flush for the group instead of one each. Each delivery still gets its own raw
+    row and its own result, and its reply is sent only once the statement has committed. If the group's statement
+    fails (a deadlock, one delivery breaking a constraint, the database gone), nothing of the group was kept and
+    every delivery of it is stored alone, so that an error belongs to the delivery that caused it."""
+
+    def __init__(self, pool: asyncpg.Pool, *, max_group: int, writers: int) -> None:
+        if max_group < 1 or writers < 1:
+            raise ValueError("a group commit needs max_group >= 1 and writers >= 1")
+        self._pool = pool
+        self._max_group = max_group
+        self._writers = writers
+        self._waiting: list[_Waiting] = []
+        self._busy = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def ingest(
+        self, raw: RawDelivery, event: InteractionEvent, options: IngestOptions
+    ) -> IngestBatchResult | None:
+        """Store one delivery with whatever else is waiting. None: its group failed; the caller stores it alone."""
+        first = event.customer.identifiers[0].value if event.customer.identifiers else ""
+        waiting = _Waiting(raw, event, options, asyncio.get_running_loop().create_future(), first)
+        self._waiting.append(waiting)
+        if self._busy < self._writers:
+            self._busy += 1
+            task = asyncio.create_task(self._write())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return await waiting.done
+
+    async def _write(self) -> None:
+        try:
+            while self._waiting:
+                policy = self._waiting[0].options.identity  # a group shares one identity policy (the server's)
+                group = [w for w in self._waiting if w.options.identity is policy][: self._max_group]
+                if len(group) == len(self._waiting):
+                    self._waiting.clear()
+                else:
+                    taken = set(map(id, group))
+                    self._waiting = [w for w in self._waiting if id(w) not in taken]
+                await self._store(group)
+        finally:
+            self._busy -= 1
+
+    async def _store(self, group: list[_Waiting]) -> None:
+        try:
+            async with self._pool.acquire() as conn:
+                if len(group) == 1:
+                    only = group[0]
+                    results = [await _ingest_single_event(conn, only.raw, only.event, only.options)]
+                else:
+                    group.sort(key=lambda w: w.lock_order)
+                    results = await _ingest_group(conn, group)
+        except BaseException as exc:
+            if isinstance(exc, Exception):
+                log.warning("ingest_group_failed", deliveries=len(group), error=f"{type(exc).__name__}: {exc}")
+            for waiting in group:
+                if not waiting.done.done():
+                    waiting.done.set_result(None)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for waiting, result in zip(group, results, strict=True):
+            if not waiting.done.done():  # its request may have been cancelled (a client that hung up)
+                waiting.done.set_result(result)
+
+
+async def _ingest_group(conn: asyncpg.Connection, group: list[_Waiting]) -> list[IngestBatchResult]:
+    """Store several one-event deliveries, all under the same identity policy, in one statement, in order."""
+    columns: list[list[object]] = [[] for _ in range(20)]
+    counts: list[int] = []
+    kinds: list[str] = []
+    values: list[str] = []
+    levels: list[str] = []
+    names: list[str | None] = []
+    routes: list[str] = []
+    content_types: list[str | None] = []
+    headers: list[str] = []  # JSON text: asyncpg would take nested lists for a multidimensional array
+    bodies: list[bytes] = []
+    sizes: list[int] = []
+    key_ids: list[str | None] = []
+    redaction_counts: list[dict[str, int]] = []
+    for waiting in group:
+        stored, redactions = _redacted(waiting.event, waiting.options)
+        for column, value in zip(columns, _event_args(stored), strict=True):
+            column.append(value)
+        group_kinds, group_values, group_levels, display_name = _identity_args(stored, waiting.options)
+        counts.append(len(group_kinds))
+        kinds.extend(group_kinds)
+        values.extend(group_values)
+        levels.extend(group_levels)
+        names.append(display_name)
+        key_id, body = _sealed_body(waiting.raw, waiting.options)
+        routes.append(waiting.raw.route)
+        content_types.append(waiting.raw.content_type)
+        headers.append(msgspec.json.encode(_stored_headers(waiting.raw)).decode())
+        bodies.append(body)
+        sizes.append(waiting.raw.body_size)
+        key_ids.append(key_id)
+        redaction_counts.append(redactions)
+    rows = await conn.fetch(
+        _Q["ingest_single_event_batch"],
+        *columns,
+        counts,
+        kinds,
+        values,
+        levels,
+        names,
+        routes,
+        content_types,
+        headers,
+        bodies,
+        sizes,
+        key_ids,
+        redaction_counts,
+        group[0].options.identity.linking,
+    )
+    results = []
+    for waiting, row in zip(group, rows, strict=True):
+        event = waiting.event
+        outcome = "duplicate" if row["created"] is None else "created" if row["created"] else "updated"
+        counts_of_one = _Counts()
+        counts_of_one.add(
+            IngestResult(
+                interaction_id=row["id"],
+                source=event.source,
+                external_id=event.external_id,
+                outcome=outcome,
+                customer_id=row["customer_id"] if outcome != "duplicate" else None,
+            )
+        )
+        results.append(counts_of_one.batch_result(row["raw_event_id"]))
+    return results
+
+
 ExtraApply = Callable[[asyncpg.Connection, int, "_Counts"], Awaitable[None]]
 
 
@@ -443,9 +596,15 @@ async def ingest_events(
 
     If applying fails, the raw delivery is still written with the error before it propagates: a UnifyError (e.g. a
     replayed token) is kept as rejected/unverified, anything else as failed."""
+    single = len(events) == 1 and extra is None
+    if single and options.group_commit is not None:
+        grouped = await options.group_commit.ingest(raw, events[0], options)
+        if grouped is not None:
+            return grouped
+        # None: its group could not be stored as one; it is stored alone, with the usual retries and errors.
     for attempt in range(1, _ATTEMPTS + 1):
         try:
-            if len(events) == 1 and extra is None:
+            if single:
                 async with pool.acquire() as conn:
                     return await _ingest_single_event(conn, raw, events[0], options)
             async with pool.acquire() as conn, conn.transaction():

@@ -13,6 +13,8 @@
 | `UNIFY_LOG_FORMAT` | `auto` | `json`, `console`, or `auto` (console on a terminal, JSON lines otherwise). |
 | `UNIFY_LOG_LEVEL` | `info` | `debug`, `info`, `warning`, `error`. |
 | `UNIFY_DB_POOL_MIN` / `UNIFY_DB_POOL_MAX` | `2` / `10` | asyncpg pool size per worker. |
+| `UNIFY_INGEST_GROUP_MAX` | `32` | Most one-event deliveries stored in one statement under load (`0`: each alone). |
+| `UNIFY_INGEST_GROUP_WRITERS` | `2` | Such statements at once per worker; deliveries arriving meanwhile wait for one. |
 | `UNIFY_KEY_CACHE_SECONDS` | `5` | How long a verified API key is trusted before it is checked again. |
 | `UNIFY_RAW_KEYS` | file `UNIFY_DATA_DIR/raw-keys` | `kid:base64url-key[,older…]`; the first encrypts raw bodies. |
 | `UNIFY_RAW_RETENTION_DAYS` | `30` | Processed raw bodies are purged after this many days. |
@@ -74,6 +76,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: LogLevel = "info"
     db_pool_min: int = 2
     db_pool_max: int = 10
+    ingest_group_max: int = 32
+    ingest_group_writers: int = 2
     key_cache_seconds: float = 5.0
     raw_keys: str | None = None
     raw_retention_days: int = 30
@@ -124,6 +128,8 @@ _ENV_FIELDS = {
     "log_level": ("UNIFY_LOG_LEVEL",),
     "db_pool_min": ("UNIFY_DB_POOL_MIN",),
     "db_pool_max": ("UNIFY_DB_POOL_MAX",),
+    "ingest_group_max": ("UNIFY_INGEST_GROUP_MAX",),
+    "ingest_group_writers": ("UNIFY_INGEST_GROUP_WRITERS",),
     "key_cache_seconds": ("UNIFY_KEY_CACHE_SECONDS",),
     "raw_keys": ("UNIFY_RAW_KEYS",),
     "raw_retention_days": ("UNIFY_RAW_RETENTION_DAYS",),
@@ -181,6 +187,10 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         raise ConfigurationError("UNIFY_FUZZY_MIN_SCORE must be in (0, 1]")
     if settings.stream_heartbeat_seconds <= 0:
         raise ConfigurationError("UNIFY_STREAM_HEARTBEAT_SECONDS must be positive")
+    if settings.ingest_group_max < 0:
+        raise ConfigurationError("UNIFY_INGEST_GROUP_MAX must be 0 (each delivery alone) or more")
+    if settings.ingest_group_writers < 1:
+        raise ConfigurationError("UNIFY_INGEST_GROUP_WRITERS must be at least 1")
     if settings.stream_queue_size < 1:
         raise ConfigurationError("UNIFY_STREAM_QUEUE_SIZE must be at least 1")
     if settings.repeat_window_days <= 0:

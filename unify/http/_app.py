@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 import structlog
 from litestar import Litestar
@@ -30,6 +31,7 @@ from unify.http.privacy import PRIVACY_HANDLERS
 from unify.http.replay import replay_raw_events
 from unify.http.stream import stream_interactions
 from unify.http.webhooks import WebhookController
+from unify.ingest import GroupCommit
 from unify.logging import configure_logging
 from unify.privacy.retention import periodic_purge
 from unify.privacy.setup import ingest_options
@@ -58,7 +60,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
             app.state.pool = pool
             app.state.key_checker = KeyChecker(pool, settings.key_cache_seconds)
             app.state.connector_settings = SettingsCache(pool, settings.key_cache_seconds, settings.default_region)
-            app.state.ingest_options = ingest_options(settings)
+            options = ingest_options(settings)
+            if settings.ingest_group_max > 0:
+                group_commit = GroupCommit(
+                    pool, max_group=settings.ingest_group_max, writers=settings.ingest_group_writers
+                )
+                options = replace(options, group_commit=group_commit)
+            app.state.ingest_options = options
             app.state.context_policy = context_policy(settings)
             # Context reads write an access-log row each: their own pool commits them asynchronously, so a read
             # does not wait for a WAL flush (a database crash may lose the last fraction of a second of log rows;

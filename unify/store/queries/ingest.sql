@@ -35,3 +35,10 @@ left join lateral upsert_interaction_event($1, $2, $3, $4, $5, $6, $7, $8, $9, $
 
 -- name: find_interaction_by_key
 select id from interaction where source = $1 and external_id = $2;
+
+-- name: ingest_single_event_batch
+-- Several one-event deliveries in one statement, in order (unify.ingest.GroupCommit; migration 0013): per delivery
+-- its raw row, interaction and customer, as ingest_single_event; `created` is null for a duplicate.
+select o_raw_event_id as raw_event_id, o_interaction_id as id, o_created as created, o_customer_id as customer_id
+from ingest_single_event_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
+                               $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33);

@@ -1,0 +1,141 @@
+"""Group commit: one-event deliveries that arrive together are stored in one statement, each exactly as if alone.
+
+The deliveries go through `ingest_events`, the path `POST /v1/interactions` and the webhooks take, with a group
+commit of one writer, so that which deliveries share a statement is known: deliveries started together all queue
+before the writer runs, which then stores them in groups of `max_group`, in turn. Rows written by one statement
+share a transaction id (`xmin`), which is how the tests see the groups."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from typing import Any
+
+import asyncpg
+import msgspec
+import pytest
+
+import unify.ingest
+from schemas import IngestBatchResult
+from tests.events import native_event
+from tests.raw import open_raw
+from unify.ingest import GroupCommit, IngestOptions, RawDelivery, decode_native_events, ingest_events
+from unify.privacy.setup import ingest_options
+from unify.settings import Settings
+
+
+def _options(settings: Settings, pool: asyncpg.Pool, max_group: int) -> IngestOptions:
+    return replace(ingest_options(settings), group_commit=GroupCommit(pool, max_group=max_group, writers=1))
+
+
+def _event(external_id: str, phone: str, **overrides: Any) -> dict[str, Any]:
+    identifiers = [{"kind": "phone", "value": phone, "verification": "carrier_attested"}]
+    return native_event(external_id, customer={"identifiers": identifiers}, **overrides)
+
+
+async def _deliver(pool: asyncpg.Pool, options: IngestOptions, event: dict[str, Any]) -> IngestBatchResult:
+    body = msgspec.json.encode(event)
+    raw = RawDelivery(
+        route="/v1/interactions",
+        content_type="application/json",
+        headers=[("content-type", "application/json")],
+        body=body,
+        body_size=len(body),
+    )
+    events, _ = decode_native_events(body, max_batch=10)
+    return await ingest_events(pool, raw, events, options=options)
+
+
+async def _transactions(pool: asyncpg.Pool, raw_event_ids: list[int]) -> int:
+    return await pool.fetchval(
+        "select count(distinct xmin::text) from raw_event where id = any($1::bigint[])", raw_event_ids
+    )
+
+
+async def test_deliveries_arriving_together_are_stored_in_groups_each_as_if_alone(
+    pool: asyncpg.Pool, settings: Settings
+) -> None:
+    options = _options(settings, pool, max_group=8)
+    phones = [f"+1 415-555-01{n:02d}" for n in range(5)]
+    events = [_event(f"sms-{n}", phones[n % 5]) for n in range(19)]
+    events.append(_event("sms-3", phones[3]))  # the same delivery again: a duplicate, in a later group
+
+    results = await asyncio.gather(*(_deliver(pool, options, event) for event in events))
+
+    raw_ids = [r.raw_event_id for r in results]
+    assert len(set(raw_ids)) == 20  # every delivery has its own raw row
+    assert await _transactions(pool, raw_ids) == 3  # groups of 8, 8 and 4
+    outcomes = [r.results[0].outcome for r in results]
+    assert outcomes == ["created"] * 19 + ["duplicate"]
+    assert results[19].results[0].interaction_id == results[3].results[0].interaction_id
+    # One customer per phone, whichever group its deliveries were in, and the one each result names.
+    customer_of_phone: dict[str, Any] = {}
+    for n, result in enumerate(results[:19]):
+        one = result.results[0]
+        assert customer_of_phone.setdefault(phones[n % 5], one.customer_id) == one.customer_id
+        stored = await pool.fetchval("select interaction_customer($1)", one.interaction_id)
+        assert stored == one.customer_id
+    assert len(set(customer_of_phone.values())) == 5
+    # Each raw row is the delivery as sent, processed, naming its event.
+    rows = {r["id"]: r for r in await pool.fetch("select * from raw_event where id = any($1::bigint[])", raw_ids)}
+    for event, result in zip(events, results, strict=True):
+        row = rows[result.raw_event_id]
+        assert row["status"] == "processed"
+        assert row["event_keys"] == [f"native/{event['external_id']}"]
+        assert msgspec.json.decode(open_raw(row)) == event
+        assert row["headers"] == [["content-type", "application/json"]]
+    assert await pool.fetchval("select count(*) from interaction") == 19
+
+
+class _Warnings:
+    """Stands in for the module's logger: keeps its warnings (structlog's own capture misses cached loggers)."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, dict[str, Any]]] = []
+
+    def warning(self, event: str, **fields: Any) -> None:
+        self.seen.append((event, fields))
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: None
+
+
+async def test_a_delivery_that_fails_its_group_fails_alone(
+    pool: asyncpg.Pool, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A database-side failure the schema cannot see coming: this trigger refuses one interaction.
+    await pool.execute(
+        """
+        create function refuse_poison() returns trigger language plpgsql as $$
+        begin raise exception 'poisoned delivery %', new.external_id; end $$;
+        create trigger refuse_poison before insert on interaction
+            for each row when (new.external_id = 'poison') execute function refuse_poison();
+        """
+    )
+    options = _options(settings, pool, max_group=8)
+    events = [_event(f"ok-{n}", f"+1 415-555-02{n:02d}") for n in range(6)]
+    events.insert(3, _event("poison", "+1 415-555-0299"))
+
+    warnings = _Warnings()
+    monkeypatch.setattr(unify.ingest, "log", warnings)
+    results = await asyncio.gather(*(_deliver(pool, options, e) for e in events), return_exceptions=True)
+
+    poisoned = results.pop(3)
+    assert isinstance(poisoned, asyncpg.RaiseError) and "poisoned delivery poison" in str(poisoned)
+    assert all(isinstance(r, IngestBatchResult) for r in results)
+    good = [r for r in results if isinstance(r, IngestBatchResult)]
+    assert [r.results[0].outcome for r in good] == ["created"] * 6
+    # The group of seven failed as a whole (nothing of it kept) and each of its deliveries was then stored alone.
+    assert await _transactions(pool, [r.raw_event_id for r in good]) == 6
+    assert [f["deliveries"] for e, f in warnings.seen if e == "ingest_group_failed"] == [7]
+    # The poisoned delivery is kept raw, failed, with the error; nothing else is.
+    failed = await pool.fetch("select event_keys, error from raw_event where status <> 'processed'")
+    assert len(failed) == 1 and "poisoned delivery poison" in failed[0]["error"]["detail"]
+    assert await pool.fetchval("select count(*) from raw_event") == 7
+    assert await pool.fetchval("select count(*) from interaction") == 6
+
+
+@pytest.mark.parametrize(("max_group", "writers"), [(-1, 1), (1, 0)])
+def test_a_group_commit_needs_a_size_and_a_writer(pool: asyncpg.Pool, max_group: int, writers: int) -> None:
+    with pytest.raises(ValueError, match="max_group"):
+        GroupCommit(pool, max_group=max_group, writers=writers)
