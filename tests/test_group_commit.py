@@ -135,6 +135,29 @@ async def test_a_delivery_that_fails_its_group_fails_alone(
     assert await pool.fetchval("select count(*) from interaction") == 6
 
 
+async def test_a_writer_waiting_for_a_lock_does_not_hold_up_other_deliveries(
+    pool: asyncpg.Pool, settings: Settings, database_url: str
+) -> None:
+    group_commit = GroupCommit(pool, max_group=8, writers=1, most_writers=2, stall_seconds=0.2)
+    options = replace(ingest_options(settings), group_commit=group_commit)
+    await _deliver(pool, options, _event("first", "+1 415-555-0300"))
+    holder = await asyncpg.connect(database_url)
+    try:
+        async with holder.transaction():
+            # An erasure or a merge holding the customer's phone: a later event on that phone waits for it.
+            await holder.execute("select 1 from identifier where value = '+14155550300' for update")
+            blocked = asyncio.ensure_future(_deliver(pool, options, _event("second", "+1 415-555-0300")))
+            await asyncio.sleep(0.4)
+            assert not blocked.done()
+            # Another customer's delivery finds the only writer stalled and is stored by a writer of its own.
+            other = await asyncio.wait_for(_deliver(pool, options, _event("other", "+1 415-555-0301")), 10)
+            assert other.results[0].outcome == "created"
+            assert not blocked.done()
+        assert (await asyncio.wait_for(blocked, 10)).results[0].outcome == "created"
+    finally:
+        await holder.close()
+
+
 @pytest.mark.parametrize(("max_group", "writers"), [(-1, 1), (1, 0)])
 def test_a_group_commit_needs_a_size_and_a_writer(pool: asyncpg.Pool, max_group: int, writers: int) -> None:
     with pytest.raises(ValueError, match="max_group"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
@@ -424,22 +425,37 @@ class _Waiting:
 class GroupCommit:
     """Group commit for deliveries of one event (most webhooks and native posts).
 
-    At most `writers` groups are being stored at a time. A delivery that finds a writer free is stored at once, alone
-    (no added wait when the server is not busy); one that arrives while every writer is busy waits, and the next free
-    writer stores everything waiting, up to `max_group`, in one statement (`ingest_single_event_batch`): one round
-    trip, one transaction and one WAL flush for the group instead of one each. Each delivery still gets its own raw
-    row and its own result, and its reply is sent only once the statement has committed. If the group's statement
-    fails (a deadlock, one delivery breaking a constraint, the database gone), nothing of the group was kept and
-    every delivery of it is stored alone, so that an error belongs to the delivery that caused it."""
+    Normally at most `writers` groups are being stored at a time. A delivery that finds a writer free is stored at
+    once, alone (no added wait when the server is not busy); one that arrives while every writer is busy waits, and
+    the next free writer stores everything waiting, up to `max_group`, in one statement (`ingest_single_event_batch`):
+    one round trip, one transaction and one WAL flush for the group instead of one each. Each delivery still gets its
+    own raw row and its own result, and its reply is sent only once the statement has committed. If the group's
+    statement fails (a deadlock, one delivery breaking a constraint, the database gone), nothing of the group was
+    kept and every delivery of it is stored alone, so that an error belongs to the delivery that caused it.
 
-    def __init__(self, pool: asyncpg.Pool, *, max_group: int, writers: int) -> None:
+    A statement that waits for a lock (an erasure or a merge holding the customer) holds its group up with it; so
+    that it does not hold up every later delivery too, a delivery that finds a writer's statement running for longer
+    than `stall_seconds` starts another writer, up to `most_writers`."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        max_group: int,
+        writers: int,
+        most_writers: int | None = None,
+        stall_seconds: float = 0.2,
+    ) -> None:
         if max_group < 1 or writers < 1:
             raise ValueError("a group commit needs max_group >= 1 and writers >= 1")
         self._pool = pool
         self._max_group = max_group
         self._writers = writers
+        self._most_writers = max(writers, most_writers or writers)
+        self._stall_seconds = stall_seconds
         self._waiting: list[_Waiting] = []
         self._busy = 0
+        self._statement_started: dict[int, float] = {}  # per writer storing a group: when its statement started
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def ingest(
@@ -449,14 +465,19 @@ class GroupCommit:
         first = event.customer.identifiers[0].value if event.customer.identifiers else ""
         waiting = _Waiting(raw, event, options, asyncio.get_running_loop().create_future(), first)
         self._waiting.append(waiting)
-        if self._busy < self._writers:
+        if self._busy < self._writers or (self._busy < self._most_writers and self._stalled()):
             self._busy += 1
             task = asyncio.create_task(self._write())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return await waiting.done
 
+    def _stalled(self) -> bool:
+        oldest = min(self._statement_started.values(), default=None)
+        return oldest is not None and time.monotonic() - oldest > self._stall_seconds
+
     async def _write(self) -> None:
+        writer = id(asyncio.current_task())
         try:
             while self._waiting:
                 policy = self._waiting[0].options.identity  # a group shares one identity policy (the server's)
@@ -466,7 +487,11 @@ class GroupCommit:
                 else:
                     taken = set(map(id, group))
                     self._waiting = [w for w in self._waiting if id(w) not in taken]
-                await self._store(group)
+                self._statement_started[writer] = time.monotonic()
+                try:
+                    await self._store(group)
+                finally:
+                    del self._statement_started[writer]
         finally:
             self._busy -= 1
 
