@@ -12,10 +12,22 @@ from email import policy
 from email.errors import MessageDefect, StartBoundaryNotFoundDefect
 from email.message import Message
 from email.parser import BytesParser
+from email.policy import Compat32
 
 from connectors._base import PayloadError
 
 _MAX_PARTS = 1_000
+
+
+class _FieldHeaders(Compat32):
+    """Headers kept as the strings they were (8-bit bytes as surrogates, for `_unescape`) and read by `get_param` &
+    co. (RFC 2231 included). The modern policies parse every header into objects: about 0.8 ms per form field."""
+
+    def header_fetch_parse(self, name: str, value: str) -> str:
+        return value
+
+
+_FIELD_HEADERS = _FieldHeaders()
 
 
 @dataclass(frozen=True)
@@ -58,7 +70,7 @@ def parse_form_data(content_type: str, body: bytes) -> list[FormPart]:
     if not content_type.lower().startswith("multipart/form-data") or "boundary=" not in content_type.lower():
         raise PayloadError("the body must be multipart/form-data with a boundary", field="content-type")
     head = b"Content-Type: " + content_type.encode("latin-1", "replace") + b"\r\n\r\n"
-    message = BytesParser(policy=policy.HTTP).parsebytes(head + body)
+    message = BytesParser(policy=_FIELD_HEADERS).parsebytes(head + body)
     defects: list[MessageDefect] = list(message.defects)
     if not message.is_multipart() or any(isinstance(d, StartBoundaryNotFoundDefect) for d in defects):
         raise PayloadError("the multipart body has no part with the declared boundary", field="$")
