@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 import msgspec
 import pytest
+import structlog
 
 import unify.ingest
 from schemas import IngestBatchResult
@@ -46,6 +47,13 @@ async def _deliver(pool: asyncpg.Pool, options: IngestOptions, event: dict[str, 
     return await ingest_events(pool, raw, events, options=options)
 
 
+async def _deliver_noting_group(
+    pool: asyncpg.Pool, options: IngestOptions, event: dict[str, Any]
+) -> tuple[IngestBatchResult, int]:
+    result = await _deliver(pool, options, event)  # each delivery runs in a task of its own, as requests do
+    return result, structlog.contextvars.get_contextvars()["ingest_group"]
+
+
 async def _transactions(pool: asyncpg.Pool, raw_event_ids: list[int]) -> int:
     return await pool.fetchval(
         "select count(distinct xmin::text) from raw_event where id = any($1::bigint[])", raw_event_ids
@@ -60,7 +68,10 @@ async def test_deliveries_arriving_together_are_stored_in_groups_each_as_if_alon
     events = [_event(f"sms-{n}", phones[n % 5]) for n in range(19)]
     events.append(_event("sms-3", phones[3]))  # the same delivery again: a duplicate, in a later group
 
-    results = await asyncio.gather(*(_deliver(pool, options, event) for event in events))
+    with structlog.contextvars.bound_contextvars():
+        results = await asyncio.gather(*(_deliver_noting_group(pool, options, event) for event in events))
+    assert [group for _, group in results] == [8] * 16 + [4] * 4  # the request log's `ingest_group`
+    results = [result for result, _ in results]
 
     raw_ids = [r.raw_event_id for r in results]
     assert len(set(raw_ids)) == 20  # every delivery has its own raw row

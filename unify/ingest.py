@@ -420,6 +420,7 @@ class _Waiting:
     options: IngestOptions
     done: asyncio.Future[IngestBatchResult | None]
     lock_order: str  # its first identifier: groups lock identifiers in one order, so two groups rarely deadlock
+    stored_with: int = 0  # how many deliveries its group had (the request log's `ingest_group`)
 
 
 class GroupCommit:
@@ -470,7 +471,10 @@ class GroupCommit:
             task = asyncio.create_task(self._write())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        return await waiting.done
+        result = await waiting.done
+        if result is not None:
+            structlog.contextvars.bind_contextvars(ingest_group=waiting.stored_with)
+        return result
 
     def _stalled(self) -> bool:
         oldest = min(self._statement_started.values(), default=None)
@@ -514,6 +518,7 @@ class GroupCommit:
                 raise
             return
         for waiting, result in zip(group, results, strict=True):
+            waiting.stored_with = len(group)
             if not waiting.done.done():  # its request may have been cancelled (a client that hung up)
                 waiting.done.set_result(result)
 
