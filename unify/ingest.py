@@ -7,8 +7,8 @@ on its own with the error, so nothing a client sent is lost and it can be replay
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import re
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
@@ -337,7 +337,9 @@ def _event_args(event: InteractionEvent) -> tuple[object, ...]:
     )
 
 
-def _identity_args(event: InteractionEvent, options: IngestOptions) -> tuple[object, ...]:
+def _identity_args(
+    event: InteractionEvent, options: IngestOptions
+) -> tuple[list[str], list[str], list[str], str | None]:
     """The normalized identifiers as parallel arrays (kinds, values, verification levels), then the display name."""
     identifiers = normalize_identifiers(event.customer.identifiers, options.default_region, options.identity.rules)
     return (
@@ -413,103 +415,100 @@ async def _ingest_single_event(
 
 @dataclass(eq=False)
 class _Waiting:
-    """A one-event delivery waiting for its group to be stored; `done` gets its result (None: store it alone)."""
+    """A one-event delivery waiting for its group to be stored, prepared as its statement needs it (redacted,
+    identifiers normalized); `done` gets its result (None: store it alone)."""
 
     raw: RawDelivery
     event: InteractionEvent
+    stored: InteractionEvent  # as stored: redacted
+    redactions: dict[str, int]
+    identity: tuple[list[str], list[str], list[str], str | None]  # kinds, values, levels, display name
     options: IngestOptions
     done: asyncio.Future[IngestBatchResult | None]
-    lock_order: str  # its first identifier: groups lock identifiers in one order, so two groups rarely deadlock
     stored_with: int = 0  # how many deliveries its group had (the request log's `ingest_group`)
+
+    @property
+    def lock_order(self) -> list[tuple[str, str]]:
+        """Its normalized identifiers, in the order linking locks them: a group is stored in this order, so that
+        two groups lock shared identifiers in the same order and do not deadlock."""
+        kinds, values, _, _ = self.identity
+        return list(zip(kinds, values, strict=True))
 
 
 class GroupCommit:
     """Group commit for deliveries of one event (most webhooks and native posts).
 
-    Normally at most `writers` groups are being stored at a time. A delivery that finds a writer free is stored at
-    once, alone (no added wait when the server is not busy); one that arrives while every writer is busy waits, and
-    the next free writer stores everything waiting, up to `max_group`, in one statement (`ingest_single_event_batch`):
-    one round trip, one transaction and one WAL flush for the group instead of one each. Each delivery still gets its
-    own raw row and its own result, and its reply is sent only once the statement has committed. If the group's
-    statement fails (a deadlock, one delivery breaking a constraint, the database gone), nothing of the group was
-    kept and every delivery of it is stored alone, so that an error belongs to the delivery that caused it.
+    At most `writers` groups are being stored at a time. A delivery that finds a writer free is stored at once, alone
+    (no added wait when the server is not busy); one that arrives while every writer is busy waits, and the next free
+    writer stores everything waiting, up to `max_group`, in one statement (`ingest_single_event_batch`): one round
+    trip, one transaction and one WAL flush for the group instead of one each. Each delivery still gets its own raw
+    row and its own result, and its reply is sent only once the statement has committed.
 
-    A statement that waits for a lock (an erasure or a merge holding the customer) holds its group up with it; so
-    that it does not hold up every later delivery too, a delivery that finds a writer's statement running for longer
-    than `stall_seconds` starts another writer, up to `most_writers`."""
+    If the group's statement fails (a deadlock, one delivery breaking a constraint, the database gone), nothing of
+    the group was kept and every delivery of it is stored alone, so that an error belongs to the delivery that caused
+    it. The statement waits for a lock at most `lock_timeout` (0013: 200 ms): a group that meets a customer held by
+    an erasure or a merge gives up and its deliveries are stored alone, so the one that needs that customer waits
+    for it by itself, while the others, and the writer, go on."""
 
-    def __init__(
-        self,
-        pool: asyncpg.Pool,
-        *,
-        max_group: int,
-        writers: int,
-        most_writers: int | None = None,
-        stall_seconds: float = 0.2,
-    ) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, max_group: int, writers: int) -> None:
         if max_group < 1 or writers < 1:
             raise ValueError("a group commit needs max_group >= 1 and writers >= 1")
         self._pool = pool
         self._max_group = max_group
         self._writers = writers
-        self._most_writers = max(writers, most_writers or writers)
-        self._stall_seconds = stall_seconds
         self._waiting: list[_Waiting] = []
         self._busy = 0
-        self._statement_started: dict[int, float] = {}  # per writer storing a group: when its statement started
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def ingest(
         self, raw: RawDelivery, event: InteractionEvent, options: IngestOptions
     ) -> IngestBatchResult | None:
         """Store one delivery with whatever else is waiting. None: its group failed; the caller stores it alone."""
-        first = event.customer.identifiers[0].value if event.customer.identifiers else ""
-        waiting = _Waiting(raw, event, options, asyncio.get_running_loop().create_future(), first)
+        stored, redactions = _redacted(event, options)
+        identity = _identity_args(stored, options)
+        future: asyncio.Future[IngestBatchResult | None] = asyncio.get_running_loop().create_future()
+        waiting = _Waiting(raw, event, stored, redactions, identity, options, future)
         self._waiting.append(waiting)
-        if self._busy < self._writers or (self._busy < self._most_writers and self._stalled()):
+        if self._busy < self._writers:
             self._busy += 1
-            task = asyncio.create_task(self._write())
+            # A context of its own: the writer serves many requests, its log lines belong to none of them.
+            task = asyncio.create_task(self._write(), context=contextvars.Context())
             self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(self._writer_ended)
         result = await waiting.done
         if result is not None:
             structlog.contextvars.bind_contextvars(ingest_group=waiting.stored_with)
         return result
 
-    def _stalled(self) -> bool:
-        oldest = min(self._statement_started.values(), default=None)
-        return oldest is not None and time.monotonic() - oldest > self._stall_seconds
+    def _writer_ended(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._busy -= 1
+        if self._busy == 0 and self._waiting:  # it was cancelled (the server stopping): nobody else will store them
+            waiting, self._waiting = self._waiting, []
+            for left in waiting:
+                if not left.done.done():
+                    left.done.set_result(None)
 
     async def _write(self) -> None:
-        writer = id(asyncio.current_task())
-        try:
-            while self._waiting:
-                policy = self._waiting[0].options.identity  # a group shares one identity policy (the server's)
-                group = [w for w in self._waiting if w.options.identity is policy][: self._max_group]
-                if len(group) == len(self._waiting):
-                    self._waiting.clear()
-                else:
-                    taken = set(map(id, group))
-                    self._waiting = [w for w in self._waiting if id(w) not in taken]
-                self._statement_started[writer] = time.monotonic()
-                try:
-                    await self._store(group)
-                finally:
-                    del self._statement_started[writer]
-        finally:
-            self._busy -= 1
+        while self._waiting:
+            policy = self._waiting[0].options.identity  # a group shares one identity policy (the server's)
+            group = [w for w in self._waiting if w.options.identity is policy][: self._max_group]
+            if len(group) == len(self._waiting):
+                self._waiting.clear()
+            else:
+                taken = set(map(id, group))
+                self._waiting = [w for w in self._waiting if id(w) not in taken]
+            await self._store(group)
 
     async def _store(self, group: list[_Waiting]) -> None:
+        group.sort(key=lambda w: w.lock_order)  # stable: deliveries naming the same identifiers keep their order
         try:
             async with self._pool.acquire() as conn:
-                if len(group) == 1:
-                    only = group[0]
-                    results = [await _ingest_single_event(conn, only.raw, only.event, only.options)]
-                else:
-                    group.sort(key=lambda w: w.lock_order)
-                    results = await _ingest_group(conn, group)
+                results = await _ingest_group(conn, group)
         except BaseException as exc:
-            if isinstance(exc, Exception):
+            if isinstance(exc, asyncpg.LockNotAvailableError):
+                log.info("ingest_group_waited_for_a_lock", deliveries=len(group))
+            elif isinstance(exc, Exception):
                 log.warning("ingest_group_failed", deliveries=len(group), error=f"{type(exc).__name__}: {exc}")
             for waiting in group:
                 if not waiting.done.done():
@@ -524,7 +523,7 @@ class GroupCommit:
 
 
 async def _ingest_group(conn: asyncpg.Connection, group: list[_Waiting]) -> list[IngestBatchResult]:
-    """Store several one-event deliveries, all under the same identity policy, in one statement, in order."""
+    """Store one-event deliveries, all under the same identity policy, in one statement, in the given order."""
     columns: list[list[object]] = [[] for _ in range(20)]
     counts: list[int] = []
     kinds: list[str] = []
@@ -539,14 +538,13 @@ async def _ingest_group(conn: asyncpg.Connection, group: list[_Waiting]) -> list
     key_ids: list[str | None] = []
     redaction_counts: list[dict[str, int]] = []
     for waiting in group:
-        stored, redactions = _redacted(waiting.event, waiting.options)
-        for column, value in zip(columns, _event_args(stored), strict=True):
+        for column, value in zip(columns, _event_args(waiting.stored), strict=True):
             column.append(value)
-        group_kinds, group_values, group_levels, display_name = _identity_args(stored, waiting.options)
-        counts.append(len(group_kinds))
-        kinds.extend(group_kinds)
-        values.extend(group_values)
-        levels.extend(group_levels)
+        its_kinds, its_values, its_levels, display_name = waiting.identity
+        counts.append(len(its_kinds))
+        kinds.extend(its_kinds)
+        values.extend(its_values)
+        levels.extend(its_levels)
         names.append(display_name)
         key_id, body = _sealed_body(waiting.raw, waiting.options)
         routes.append(waiting.raw.route)
@@ -555,7 +553,7 @@ async def _ingest_group(conn: asyncpg.Connection, group: list[_Waiting]) -> list
         bodies.append(body)
         sizes.append(waiting.raw.body_size)
         key_ids.append(key_id)
-        redaction_counts.append(redactions)
+        redaction_counts.append(waiting.redactions)
     rows = await conn.fetch(
         _Q["ingest_single_event_batch"],
         *columns,

@@ -42,20 +42,32 @@ Verdict = tuple[str, list[str]]
 
 
 class _HeadersParsedOnce(EmailPolicy):
-    """`email.policy.default`, except that each distinct header value is parsed into its object once: the stdlib
-    parses a header again on every read (a multipart message's Content-Type is read a dozen times while it is
-    parsed and walked), at about 0.2 ms a time. Header objects are immutable strings, so they can be shared."""
+    """`email.policy.default`, except that each distinct value of the MIME structure headers is parsed into its
+    object once: the stdlib parses a header again on every read, and a multipart message's Content-Type is read a
+    dozen times while it is parsed and walked, at about 0.2 ms a time. Header objects are immutable strings, so they
+    can be shared. Only short headers that describe the structure are kept: no address, subject, id or file name of
+    anyone's mail stays in memory."""
 
     def header_fetch_parse(self, name: str, value: str) -> str:
-        if hasattr(value, "name") or len(value) > _CACHED_HEADER_LENGTH:
-            return super().header_fetch_parse(name, value)
-        return _parsed_header(name, value)
+        if _kept(name, value):
+            return _parsed_header(name, value)
+        return super().header_fetch_parse(name, value)
 
 
-_CACHED_HEADER_LENGTH = 998  # RFC 5322's longest line; longer (folded) values are rare and parsed each time
+def _kept(name: str, value: str) -> bool:
+    return (
+        not hasattr(value, "name")  # already an object
+        and len(value) <= _CACHED_HEADER_LENGTH
+        and name.lower() in _STRUCTURE_HEADERS
+        and "name" not in value.lower()  # an attachment's (file)name: someone's data, not structure
+    )
 
 
-@functools.lru_cache(maxsize=4096)
+_STRUCTURE_HEADERS = frozenset({"content-type", "content-transfer-encoding", "content-disposition", "mime-version"})
+_CACHED_HEADER_LENGTH = 998  # RFC 5322's longest line
+
+
+@functools.lru_cache(maxsize=1024)
 def _parsed_header(name: str, value: str) -> BaseHeader:
     return default.header_fetch_parse(name, value)
 

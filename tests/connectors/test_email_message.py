@@ -492,6 +492,14 @@ def test_multipart_form_data_parser() -> None:
         b"%PDF\x00\r\n\r\n--\r\nend\n",
     )
     assert (typed.charset, typed.text()) == ("iso-8859-1", "é")
+    # A filename as an RFC 2047 encoded word, and a Content-Disposition folded over two lines.
+    encoded, folded = parse_form_data(
+        "multipart/form-data; boundary=b",
+        b'--b\r\nContent-Disposition: form-data; name="f"; filename="=?UTF-8?B?w6l0w6kudHh0?="\r\n\r\nx\r\n'
+        b'--b\r\nContent-Disposition: form-data; name="g";\r\n filename="a long\r\n name.txt"\r\n\r\ny\r\n--b--\r\n',
+    )
+    assert (encoded.name, encoded.filename) == ("f", "été.txt")
+    assert (folded.name, folded.filename, folded.value) == ("g", "a long name.txt", b"y")
     for content_type, broken, field in [
         ("multipart/form-data", body, "content-type"),
         ("application/json", body, "content-type"),

@@ -63,10 +63,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             options = ingest_options(settings)
             if settings.ingest_group_max > 0:
                 group_commit = GroupCommit(
-                    pool,
-                    max_group=settings.ingest_group_max,
-                    writers=settings.ingest_group_writers,
-                    most_writers=settings.db_pool_max,
+                    pool, max_group=settings.ingest_group_max, writers=settings.ingest_group_writers
                 )
                 options = replace(options, group_commit=group_commit)
             app.state.ingest_options = options

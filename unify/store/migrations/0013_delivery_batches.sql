@@ -4,7 +4,9 @@
 -- earlier batches are still being written, and stores them with this function: in one statement, in the order
 -- given, each exactly as `ingest_single_event` stores one delivery (its raw row first, then its event, then the
 -- event's identifiers). One statement is one transaction: either every delivery of the batch is kept or none is,
--- and the server then stores each alone (so that one bad delivery fails alone).
+-- and the server then stores each alone (so that one bad delivery fails alone). A group waits for a lock at most
+-- 200 ms (a customer held by an erasure or a merge): it then gives up, and each of its deliveries is stored alone,
+-- so that only the one needing that customer waits for it.
 --
 -- Events are given as parallel arrays, one element per delivery. Identifiers are flattened: delivery i's are the
 -- p_identifier_count[i] elements of p_kinds/p_values/p_levels that follow those of deliveries 1 … i-1.
@@ -38,12 +40,13 @@ create function ingest_single_event_batch(
     p_content_type       text[],
     p_headers            text[],  -- JSON arrays of [name, value] (an array parameter cannot hold lists)
     p_body               bytea[],
-    p_body_size          integer[],
+    p_body_size          bigint[],
     p_key_id             text[],
     p_redactions         jsonb[],
     p_policy             jsonb
 ) returns table (o_raw_event_id bigint, o_interaction_id uuid, o_created boolean, o_customer_id uuid)
 language plpgsql
+set lock_timeout = '200ms'
 as $$
 declare
     v_first integer := 1;  -- where delivery i's identifiers start in the flattened arrays
