@@ -177,6 +177,22 @@ async def test_a_group_that_meets_a_held_customer_gives_up_and_only_that_deliver
     assert await pool.fetchval("select count(*) from raw_event") == 4  # nothing of the failed group was kept
 
 
+async def test_deliveries_queued_for_a_writer_that_is_cancelled_are_stored_alone(
+    pool: asyncpg.Pool, settings: Settings
+) -> None:
+    options = _options(settings, pool, max_group=8)
+    group_commit = options.group_commit
+    assert group_commit is not None
+    events = [_event(f"q-{n}", f"+1 415-555-04{n:02d}") for n in range(3)]
+    deliveries = [asyncio.ensure_future(_deliver(pool, options, event)) for event in events]
+    await asyncio.sleep(0)  # all three queued, and their writer created but not started
+    [writer] = group_commit._tasks
+    writer.cancel()  # as when the server stops
+    results = await asyncio.wait_for(asyncio.gather(*deliveries), 10)
+    assert [r.results[0].outcome for r in results] == ["created"] * 3
+    assert group_commit._busy == 0 and not group_commit._tasks
+
+
 @pytest.mark.parametrize(("max_group", "writers"), [(-1, 1), (1, 0)])
 def test_a_group_commit_needs_a_size_and_a_writer(pool: asyncpg.Pool, max_group: int, writers: int) -> None:
     with pytest.raises(ValueError, match="max_group"):

@@ -470,20 +470,28 @@ class GroupCommit:
         waiting = _Waiting(raw, event, stored, redactions, identity, options, future)
         self._waiting.append(waiting)
         if self._busy < self._writers:
-            self._busy += 1
-            # A context of its own: the writer serves many requests, its log lines belong to none of them.
-            task = asyncio.create_task(self._write(), context=contextvars.Context())
-            self._tasks.add(task)
-            task.add_done_callback(self._writer_ended)
+            self._start_writer()
         result = await waiting.done
         if result is not None:
             structlog.contextvars.bind_contextvars(ingest_group=waiting.stored_with)
         return result
 
+    def _start_writer(self) -> None:
+        self._busy += 1
+        # A context of its own: the writer serves many requests, its log lines belong to none of them.
+        task = asyncio.create_task(self._write(), context=contextvars.Context())
+        self._tasks.add(task)
+        task.add_done_callback(self._writer_ended)
+
     def _writer_ended(self, task: asyncio.Task[None]) -> None:
+        """A writer ends when nothing waits; deliveries may have come between its last look and now."""
         self._tasks.discard(task)
         self._busy -= 1
-        if self._busy == 0 and self._waiting:  # it was cancelled (the server stopping): nobody else will store them
+        if not self._waiting or self._busy >= self._writers:
+            return
+        if not task.cancelled():
+            self._start_writer()
+        elif self._busy == 0:  # cancelled: the server is stopping, and no writer is left to store them
             waiting, self._waiting = self._waiting, []
             for left in waiting:
                 if not left.done.done():
