@@ -193,6 +193,19 @@ async def test_deliveries_queued_for_a_writer_that_is_cancelled_are_stored_alone
     assert group_commit._busy == 0 and not group_commit._tasks
 
 
+async def test_a_delivery_that_cannot_be_prepared_for_a_group_is_stored_alone_and_kept_raw(
+    pool: asyncpg.Pool, settings: Settings
+) -> None:
+    def broken_redactor(event: Any) -> Any:
+        raise RuntimeError("redactor defect")
+
+    options = replace(_options(settings, pool, max_group=8), redact=broken_redactor)
+    with pytest.raises(RuntimeError, match="redactor defect"):
+        await _deliver(pool, options, _event("defect", "+1 415-555-0500"))
+    row = await pool.fetchrow("select status, error from raw_event")
+    assert row["status"] == "failed" and "redactor defect" in row["error"]["detail"]
+
+
 @pytest.mark.parametrize(("max_group", "writers"), [(-1, 1), (1, 0)])
 def test_a_group_commit_needs_a_size_and_a_writer(pool: asyncpg.Pool, max_group: int, writers: int) -> None:
     with pytest.raises(ValueError, match="max_group"):

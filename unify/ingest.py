@@ -463,9 +463,13 @@ class GroupCommit:
     async def ingest(
         self, raw: RawDelivery, event: InteractionEvent, options: IngestOptions
     ) -> IngestBatchResult | None:
-        """Store one delivery with whatever else is waiting. None: its group failed; the caller stores it alone."""
-        stored, redactions = _redacted(event, options)
-        identity = _identity_args(stored, options)
+        """Store one delivery with whatever else is waiting. None: its group failed (or it could not be prepared for
+        one); the caller stores it alone, which keeps the raw delivery with the error if it fails again."""
+        try:
+            stored, redactions = _redacted(event, options)
+            identity = _identity_args(stored, options)
+        except Exception:
+            return None
         future: asyncio.Future[IngestBatchResult | None] = asyncio.get_running_loop().create_future()
         waiting = _Waiting(raw, event, stored, redactions, identity, options, future)
         self._waiting.append(waiting)
