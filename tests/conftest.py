@@ -79,11 +79,34 @@ def fresh_database(pg_admin_dsn: str) -> Iterator[str]:
         yield dsn
 
 
+# Every interaction whose stored owner (migration 0014) is not what the ownership rule says of it now.
+_OWNERS_ASTRAY = """
+select i.id, i.owner_identifier_id as stored, o.owner_identifier_id as rule
+from interaction i
+join interaction_owners(array(select id from interaction)) o on o.interaction_id = i.id
+where i.owner_identifier_id is distinct from o.owner_identifier_id
+limit 5
+"""
+
+
+async def _owners_astray(dsn: str) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetch(_OWNERS_ASTRAY)
+    except (asyncpg.UndefinedFunctionError, asyncpg.UndefinedTableError):
+        return []  # a test that took the schema apart
+    finally:
+        await conn.close()
+
+
 @pytest.fixture
 def database_url(pg_admin_dsn: str, template_dsn: str) -> Iterator[str]:
-    """A migrated database of its own for one test; dropped afterwards."""
+    """A migrated database of its own for one test; dropped afterwards. Whatever the test did, every interaction's
+    stored owner must still be what the ownership rule says (checked at the end)."""
     with scratch_database(pg_admin_dsn) as dsn:
         yield dsn
+        astray = asyncio.run(_owners_astray(dsn))
+        assert not astray, f"stored interaction owners differ from the rule: {[dict(r) for r in astray]}"
 
 
 @pytest.fixture

@@ -62,6 +62,22 @@ async def suggestions(client: AsyncTestClient, auth: dict[str, str], **params: s
     return response.json()
 
 
+async def call_from_switchboard(
+    client: AsyncTestClient, auth: dict[str, str], switchboard: str, person: int, prefix: str
+) -> dict:
+    """A call from the switchboard by person `person`, who logged in to the IVR with an account number of their own."""
+    return await post(
+        client,
+        auth,
+        event(
+            f"{prefix}-{person}",
+            "voice",
+            ident("phone", switchboard, "carrier_attested"),
+            ident("account", f"ACC-{person}", "authenticated"),
+        ),
+    )
+
+
 PHONE = "+14155550100"
 EMAIL = "ada@example.com"
 
@@ -159,19 +175,7 @@ async def test_switchboard_used_by_five_people_is_shared_links_nobody_and_lookup
     client: AsyncTestClient, auth: dict[str, str]
 ) -> None:
     switchboard = "+1 212 555 0000"
-    people = []
-    for n in range(5):
-        created = await post(
-            client,
-            auth,
-            event(
-                f"call-{n}",
-                "voice",
-                ident("phone", switchboard, "carrier_attested"),
-                ident("account", f"ACC-{n}", "authenticated"),
-            ),
-        )
-        people.append(created["customer_id"])
+    people = [(await call_from_switchboard(client, auth, switchboard, n, "call"))["customer_id"] for n in range(5)]
     assert len(set(people)) == 5
     lookup = (await client.get("/v1/identity/lookup", params={"phone": "(212) 555-0000"}, headers=auth)).json()
     assert lookup["status"] == "ambiguous"
@@ -343,6 +347,51 @@ async def test_detach_moves_an_identifier_and_its_interactions_out(
     assert link["rule"] == "detached" and link["actor"].startswith("api-key:")
     missing = await client.post("/v1/identifiers/999999/detach", json={"reason": "typo here"}, headers=admin)
     assert missing.status_code == 404
+
+
+async def test_an_interaction_belongs_to_its_strongest_unshared_identifier_as_the_evidence_changes(
+    client: AsyncTestClient, auth: dict[str, str], admin: dict[str, str]
+) -> None:
+    """Each interaction's customer is kept with it (migration 0014), so every change of evidence that can change
+    what the rule says must reach the interactions it concerns: a link's verification raised, an identifier
+    detached, an identifier that became shared."""
+    # Verification raised: weak evidence naming two customers stays with the earliest linked identifier until a
+    # later delivery of the same interaction authenticates the other one.
+    ann = await post(client, auth, event("o-1", "voice", ident("phone", PHONE), name="Ann"))
+    bob = await post(client, auth, event("o-2", "email", ident("email", "bob@example.com", "signed"), name="Bob"))
+    both = event("o-3", "voice", ident("phone", PHONE), ident("email", "bob@example.com"))
+    weak = await post(client, auth, both)
+    assert weak["customer_id"] == ann["customer_id"] != bob["customer_id"]
+    strong = event(
+        "o-3", "voice", ident("phone", PHONE), ident("email", "bob@example.com", "authenticated"), revision=1
+    )
+    await post(client, auth, strong)
+    assert await customer_of(client, auth, weak["interaction_id"]) == bob["customer_id"]
+    assert (await identity(client, auth, ann["customer_id"]))["merges"] == []
+
+    # Detached: an interaction owned by the detached identifier that also carries one the customer keeps stays.
+    carol = await post(client, auth, event("o-4", "email", ident("email", "carol@example.com")))
+    later = await post(
+        client, auth, event("o-5", "sms", ident("email", "carol@example.com"), ident("phone", "+14155550111"))
+    )
+    assert later["customer_id"] == carol["customer_id"]
+    explained = await identity(client, auth, carol["customer_id"])
+    email_id = next(i["id"] for i in explained["identifiers"] if i["kind"] == "email")
+    detached = await client.post(f"/v1/identifiers/{email_id}/detach", json={"reason": "family inbox"}, headers=admin)
+    assert detached.status_code == 200, detached.text
+    assert await customer_of(client, auth, carol["interaction_id"]) == detached.json()["customer_id"]
+    assert await customer_of(client, auth, later["interaction_id"]) == carol["customer_id"]
+
+    # Shared: a call that had nothing but the switchboard belonged to its first caller until the number turned
+    # out to be shared; then it belongs to nobody.
+    switchboard = "+1 212 555 0000"
+    plain = await post(client, auth, event("o-6", "voice", ident("phone", switchboard, "carrier_attested")))
+    assert plain["customer_id"] is not None
+    for n in range(5):
+        await call_from_switchboard(client, auth, switchboard, n, "o-sw")
+    lookup = (await client.get("/v1/identity/lookup", params={"phone": switchboard}, headers=auth)).json()
+    assert lookup["status"] == "ambiguous"
+    assert await customer_of(client, auth, plain["interaction_id"]) is None
 
 
 async def test_suggestions_accept_merges_and_reject_keeps_apart(

@@ -4,8 +4,9 @@
 -- interactions of the range widened by the repeat window on both sides, each with its customer's contacts before
 -- and after it and its journey, in one sort; `prepare_journeys` folds it into journeys; then each `figures_*` query
 -- aggregates them. The definitions are those of migration 0010 (is_customer_contact, continues_conversation,
--- contact_repeats, customer_wait_seconds, is_failed_contact, interaction_owner), so a repeat or a customer's wait
--- means what it means on an agent's screen. Journeys are followed up to `to` + the repeat window.
+-- contact_repeats, customer_wait_seconds, is_failed_contact) and the owner of migration 0014 (each interaction's
+-- owning identifier → its customer's root), so a repeat or a customer's wait means what it means on an agent's
+-- screen. Journeys are followed up to `to` + the repeat window.
 --
 -- Filters, in every `figures_*` query: $1 channel, $2 reason, $3 queue (null: any). They select interactions by
 -- their own channel/reason/queue, and journeys by those of their first contact.
@@ -66,17 +67,18 @@ scoped as (
            i.identified,
            is_customer_contact(i.direction, i.event)
                and not continues_conversation(t.thread_previous_at, i.occurred_at)
-               and o.customer_id is not null as followed,
+               and o.root_id is not null as followed,
            is_customer_contact(i.direction, i.event)
                and not continues_conversation(t.thread_previous_at, i.occurred_at) as contact,
            is_failed_contact(i.status) as failed,
            coalesce(i.event -> 'details' ->> 'previous_contact_id', i.event -> 'details' ->> 'parent_call_id')
                as continues,
-           o.customer_id,
-           coalesce(o.customer_id, i.id) as who,
+           o.root_id as customer_id,
+           coalesce(o.root_id, i.id) as who,
            i.occurred_at >= $1::timestamptz and i.occurred_at < $2::timestamptz as in_range
     from interaction i
-    left join interaction_owner o on o.interaction_id = i.id
+    left join identifier od on od.id = i.owner_identifier_id
+    left join customer o on o.id = od.customer_id
     left join threaded t on t.id = i.id
     where i.occurred_at >= $1::timestamptz - $3::interval
       and i.occurred_at < $2::timestamptz + $3::interval
