@@ -82,25 +82,46 @@ end;
 $$;
 
 create trigger interaction_link_inserted after insert on interaction_identifier
-    for each row execute function interaction_link_added();
+    for each row when (current_setting('unify.links_in_bulk', true) is distinct from 'on')
+    execute function interaction_link_added();
 create trigger interaction_link_raised after update on interaction_identifier
-    for each row when (old.verification is distinct from new.verification)
+    for each row when (old.verification is distinct from new.verification
+                       and current_setting('unify.links_in_bulk', true) is distinct from 'on')
     execute function interaction_link_added();
 
--- Links deleted (an erasure, retention): their interactions' owners are derived again (statement level: they go in
--- bulk).
-create function interaction_links_removed() returns trigger
+-- Links written in bulk (the importer's set-based step, below) or deleted (an erasure, retention): the owners of
+-- their interactions are derived again in one statement.
+create function interaction_links_changed() returns trigger
 language plpgsql
 as $$
+declare
+    v_interactions constant uuid[] := array(select distinct c.interaction_id from changed_links c);
 begin
-    perform refresh_interaction_owners(array(select distinct r.interaction_id from removed_links r));
+    if cardinality(v_interactions) > 0 then
+        perform refresh_interaction_owners(v_interactions);
+    end if;
     return null;
 end;
 $$;
 
+create trigger interaction_links_inserted_in_bulk after insert on interaction_identifier
+    referencing new table as changed_links
+    for each statement when (current_setting('unify.links_in_bulk', true) = 'on')
+    execute function interaction_links_changed();
+create trigger interaction_links_updated_in_bulk after update on interaction_identifier
+    referencing new table as changed_links
+    for each statement when (current_setting('unify.links_in_bulk', true) = 'on')
+    execute function interaction_links_changed();
 create trigger interaction_links_deleted after delete on interaction_identifier
-    referencing old table as removed_links
-    for each statement execute function interaction_links_removed();
+    referencing old table as changed_links
+    for each statement execute function interaction_links_changed();
+
+-- The importer records most of a chunk's links in one INSERT (migration 0009): there the row triggers above would
+-- cost 0.1 ms a link, so the whole step runs with unify.links_in_bulk on; the linking rule it calls for the other
+-- rows sets it off again for its own links.
+alter function import_link_staged(jsonb) set unify.links_in_bulk = 'on';
+alter function link_interaction_identifiers(uuid, text[], text[], text[], timestamptz, text, jsonb)
+    set unify.links_in_bulk = 'off';
 
 -- An identifier shared or unshared, linked, unlinked or linked again, or deleted: every interaction carrying it.
 -- Row level with a WHEN clause, so that the frequent updates that change none of these (last seen, verification)
