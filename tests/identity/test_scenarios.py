@@ -13,6 +13,7 @@ from litestar.testing import AsyncTestClient
 from schemas import InteractionEvent
 from tests.events import native_event
 from unify.auth import create_key
+from unify.identity.merges import detach_identifier
 from unify.ingest import IngestOptions, RawDelivery, ingest_events
 from unify.store import open_pool
 
@@ -392,6 +393,39 @@ async def test_an_interaction_belongs_to_its_strongest_unshared_identifier_as_th
     lookup = (await client.get("/v1/identity/lookup", params={"phone": switchboard}, headers=auth)).json()
     assert lookup["status"] == "ambiguous"
     assert await customer_of(client, auth, plain["interaction_id"]) is None
+
+
+async def test_a_detach_racing_an_ingest_that_links_the_same_interaction_leaves_the_right_owner(
+    client: AsyncTestClient, auth: dict[str, str], pool: asyncpg.Pool, database_url: str
+) -> None:
+    """An ingest is adding Bob's phone to Ann's call (not committed yet) while Ann's email, which owns the call, is
+    detached. The detach must wait for the ingest and then rank the phone too: afterwards the phone, linked earlier
+    than the detached email, owns the call."""
+    call = await post(client, auth, event("r-1", "voice", ident("email", "ann@example.com")))
+    bob = await post(client, auth, event("r-2", "sms", ident("phone", PHONE)))
+    email_id = (await identity(client, auth, call["customer_id"]))["identifiers"][0]["id"]
+    ingest = await asyncpg.connect(database_url)
+    try:
+        async with ingest.transaction():
+            # What ingest does: write the interaction (locking it), then link the event's identifiers.
+            await ingest.execute("select 1 from interaction where id = $1 for update", call["interaction_id"])
+            await ingest.execute(
+                "insert into interaction_identifier (interaction_id, identifier_id, verification) "
+                "select $1, id, 'unverified' from identifier where kind = 'phone' and value = $2",
+                call["interaction_id"],
+                PHONE,
+            )
+            # (the test client answers one request at a time: the detach runs on a pool of its own)
+            detaching = asyncio.ensure_future(
+                detach_identifier(pool, email_id, actor="test", reason="family inbox", to_customer_id=None, limits={})
+            )
+            await asyncio.sleep(0.5)
+            assert not detaching.done()  # waiting for the ingest
+        detached = await asyncio.wait_for(detaching, 10)
+    finally:
+        await ingest.close()
+    assert str(detached.from_customer_id) == call["customer_id"]
+    assert await customer_of(client, auth, call["interaction_id"]) == bob["customer_id"]
 
 
 async def test_suggestions_accept_merges_and_reject_keeps_apart(

@@ -60,7 +60,9 @@ begin
     if not found then
         return null;  -- it cannot own anything
     end if;
-    select i.owner_identifier_id into v_current from interaction i where i.id = new.interaction_id;
+    -- locked: a refresh of this interaction by another transaction (below) waits for this one, and the other way
+    -- round (ingest has it locked already, from writing it)
+    select i.owner_identifier_id into v_current from interaction i where i.id = new.interaction_id for update;
     if not found or v_current = new.identifier_id then
         return null;
     end if;
@@ -95,8 +97,18 @@ create function interaction_links_changed() returns trigger
 language plpgsql
 as $$
 declare
-    v_interactions constant uuid[] := array(select distinct c.interaction_id from changed_links c);
+    v_interactions uuid[];
 begin
+    if tg_op <> 'DELETE' then
+        -- The identifiers linked, share-locked in id order before the owners are derived (in a statement of their
+        -- own, so with a snapshot taken after the wait): a concurrent detach or shared-marking of one of them either
+        -- commits first and is seen, or waits for this transaction and then sees these links.
+        perform 1 from (select d.id from identifier d
+                        where d.id in (select c.identifier_id from changed_links c)
+                        order by d.id
+                        for share) as locked;
+    end if;
+    v_interactions := array(select distinct c.interaction_id from changed_links c);
     if cardinality(v_interactions) > 0 then
         perform refresh_interaction_owners(v_interactions);
     end if;
@@ -130,9 +142,18 @@ create function identifier_ownership_changed() returns trigger
 language plpgsql
 as $$
 declare
-    v_carrying uuid[] := array(select ii.interaction_id from interaction_identifier ii
-                               where ii.identifier_id = case tg_op when 'DELETE' then old.id else new.id end);
+    v_carrying uuid[];
 begin
+    -- The interactions carrying it, locked in id order first: one that an ingest is adding links to right now is
+    -- waited for, so that the refresh (a statement of its own, with a snapshot taken after the wait) sees those
+    -- links too. Without the lock, an ingest linking another identifier to the same interaction at the same moment
+    -- would rank it against this identifier as it was, and this refresh would not see the new link.
+    select coalesce(array_agg(l.id order by l.id), '{}') into v_carrying
+    from (select i.id from interaction i
+          where i.id in (select ii.interaction_id from interaction_identifier ii
+                         where ii.identifier_id = case tg_op when 'DELETE' then old.id else new.id end)
+          order by i.id
+          for update of i) as l;
     if cardinality(v_carrying) > 0 then  -- an identifier being linked for the first time usually has none yet
         perform refresh_interaction_owners(v_carrying);
     end if;
