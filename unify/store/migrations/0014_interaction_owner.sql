@@ -183,22 +183,13 @@ from (
 ) o
 where i.id = o.interaction_id;
 
--- Reads follow the column. Same view, same functions, same answers.
+-- Reads follow the column. Same view, same functions, same answers (interaction_customer, migration 0010, reads
+-- this view).
 create or replace view interaction_owner as
 select i.id as interaction_id, c.root_id as customer_id
 from interaction i
 join identifier d on d.id = i.owner_identifier_id
 join customer c on c.id = d.customer_id;
-
-create or replace function interaction_customer(p_interaction uuid) returns uuid
-language sql stable parallel safe
-return (
-    select c.root_id
-    from interaction i
-    join identifier d on d.id = i.owner_identifier_id
-    join customer c on c.id = d.customer_id
-    where i.id = p_interaction
-);
 
 -- The group's interactions: those owned by one of its identifiers, found through the identifiers' links.
 create or replace function customer_interactions(p_root uuid) returns setof interaction
