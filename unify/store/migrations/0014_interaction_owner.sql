@@ -171,7 +171,8 @@ create trigger identifier_ownership_updated after update on identifier
 create trigger identifier_ownership_deleted after delete on identifier
     for each row execute function identifier_ownership_changed();
 
--- The interactions there are.
+-- The interactions there are: the rule of interaction_owners() written for the whole table at once (one sort of
+-- every link, 2 s for a million interactions, where the array form takes 39 s).
 update interaction i
 set owner_identifier_id = o.identifier_id
 from (
