@@ -380,6 +380,11 @@ async def test_deviations(
         "email customers about billing wait 10.0× longer for a first answer than customers on other channels: "
         "median 10.0 min vs 60 s; n=6 vs 10 (p<0.001)"
     )
+    # Every reason: the six emails against the twelve calls (the texts record no wait). The pooled median is 60 s;
+    # all six emails are above it, none of the calls (a value equal to the median counts as at or below it).
+    every = flagged[("first_answer_wait", None, "email")]
+    assert (every["value"], every["others"], every["n"], every["others_n"]) == (600, 60, 6, 12)
+    assert every["statistic"] == pytest.approx(18.0)
     abandoned = flagged[("abandonment_rate", "billing", "email")]
     assert (abandoned["value"], abandoned["others"], abandoned["difference"]) == (1, 0, 1)
     assert abandoned["statistic"] == pytest.approx(4.0) and abandoned["test"] == "two-proportion z"

@@ -256,79 +256,80 @@ group by grouping sets ((l.channel), (coalesce(l.reason, ''), l.channel))
 order by all_reasons desc, reason, l.channel;
 
 -- name: figures_wait_tests
--- Mood's median test for waits, in one sort: per metric and cell (`*` = every reason, else one reason), the pooled
--- median m (discrete: the first value with half the values at or below it), and per channel its median, the median
--- of the other channels, and how many of its values and of the others' are at or below m. The running counts use
--- the default RANGE frame, so ties with a value count with it (equal values are counted first, then sorted once).
--- $4: the reasons of the range's contacts (from
--- figures_reasons); cells are numbered from it (`part` = metric × 1000 + the reason's position, 0 for `*`), so that
--- the sort key is an integer and the value.
+-- Mood's median test for waits: per metric and cell (`*` = every reason, else one reason), the pooled median m
+-- (discrete: the first value with half the values at or below it, which is percentile_disc(0.5)), and per channel
+-- its median, the median of the other channels, and how many of its values and of the others' are at or below m.
+-- $4: the reasons of the range's contacts (from figures_reasons); a cell is its position in $4 (0 for `*`; reasons
+-- not listed count in `*` only). One sort by metric and cell rolls up both the reason cells and `*`; the counts at
+-- or below each m are then taken per metric, cell and channel in one hash aggregation (no second sort).
 -- Metrics: `first_answer_wait` (each contact's own queue wait) and `journey_wait` (customer wait summed over the
 -- journey, by the journey's first contact).
-with vals as (
-    select 1 as metric, array_position($4::text[], coalesce(reason, '')) as k, channel, queue_wait as v
+with vals as materialized (
+    select 1 as metric, coalesce(array_position($4::text[], coalesce(reason, '')), 999) as k, channel,
+           queue_wait as v
     from audit_leg
     where in_range and contact and queue_wait is not null
       and ($1::text is null or channel = $1) and ($2::text is null or reason = $2)
       and ($3::text is null or queue = $3)
     union all
-    select 2, array_position($4::text[], coalesce(reason, '')), channel, customer_wait
+    select 2, coalesce(array_position($4::text[], coalesce(reason, '')), 999), channel, customer_wait
     from audit_journey
     where in_range
       and ($1::text is null or channel = $1) and ($2::text is null or reason = $2)
       and ($3::text is null or queue = $3)
 ),
-distinct_vals as (
-    -- equal values of a reason and channel once, with how many there are (waits are often whole seconds)
-    select metric, coalesce(k, 999) as k, channel, v, count(*)::integer as c from vals group by 1, 2, 3, 4
+medians as materialized (
+    select metric,
+           coalesce(k, 0) as k,
+           count(*) as n,
+           percentile_disc(0.5) within group (order by v) as m,
+           array[count(*) filter (where channel = 'voice'), count(*) filter (where channel = 'sms'),
+                 count(*) filter (where channel = 'email'), count(*) filter (where channel = 'chat')] as n_channel,
+           array[percentile_disc(0.5) within group (order by v) filter (where channel = 'voice'),
+                 percentile_disc(0.5) within group (order by v) filter (where channel = 'sms'),
+                 percentile_disc(0.5) within group (order by v) filter (where channel = 'email'),
+                 percentile_disc(0.5) within group (order by v) filter (where channel = 'chat')] as median_channel,
+           array[percentile_disc(0.5) within group (order by v) filter (where channel <> 'voice'),
+                 percentile_disc(0.5) within group (order by v) filter (where channel <> 'sms'),
+                 percentile_disc(0.5) within group (order by v) filter (where channel <> 'email'),
+                 percentile_disc(0.5) within group (order by v) filter (where channel <> 'chat')] as median_others
+    from vals
+    group by metric, rollup (k)
 ),
-counted as (
-    -- every value twice: in the cell of all reasons (0) and in its reason's
-    select d.metric * 1000 + c.k as part, d.channel, d.v, sum(d.c)::integer as c
-    from distinct_vals d
-    cross join lateral (values (0), (d.k)) as c (k)
-    group by 1, 2, 3
+by_channel as (
+    -- per metric, reason and channel: values at or below the median of the reason's cell, and of `*`
+    select v.metric, v.k, v.channel,
+           count(*) filter (where v.v <= c.m) as le_cell,
+           count(*) filter (where v.v <= a.m) as le_all
+    from vals v
+    join medians a on a.metric = v.metric and a.k = 0
+    join medians c on c.metric = v.metric and c.k = v.k
+    group by v.metric, v.k, v.channel
 ),
-ranked as (
-    select part, channel, v,
-           sum(c) over p as n,
-           coalesce(sum(c) filter (where channel = 'voice') over p, 0) as n_voice,
-           coalesce(sum(c) filter (where channel = 'sms') over p, 0) as n_sms,
-           coalesce(sum(c) filter (where channel = 'email') over p, 0) as n_email,
-           coalesce(sum(c) filter (where channel = 'chat') over p, 0) as n_chat,
-           sum(c) over r as le,
-           coalesce(sum(c) filter (where channel = 'voice') over r, 0) as le_voice,
-           coalesce(sum(c) filter (where channel = 'sms') over r, 0) as le_sms,
-           coalesce(sum(c) filter (where channel = 'email') over r, 0) as le_email,
-           coalesce(sum(c) filter (where channel = 'chat') over r, 0) as le_chat
-    from counted
-    window p as (partition by part), r as (partition by part order by v)
-),
-tested as (
-    select part,
-           min(n) as n,
-           min(v) filter (where le * 2 >= n) as pooled_median,
-           min(le) filter (where le * 2 >= n) as le_pooled,
-           array[min(n_voice), min(n_sms), min(n_email), min(n_chat)] as n_channel,
-           array[min(v) filter (where le_voice * 2 >= n_voice and n_voice > 0),
-                 min(v) filter (where le_sms * 2 >= n_sms and n_sms > 0),
-                 min(v) filter (where le_email * 2 >= n_email and n_email > 0),
-                 min(v) filter (where le_chat * 2 >= n_chat and n_chat > 0)] as median_channel,
-           array[min(v) filter (where (le - le_voice) * 2 >= n - n_voice and n > n_voice),
-                 min(v) filter (where (le - le_sms) * 2 >= n - n_sms and n > n_sms),
-                 min(v) filter (where (le - le_email) * 2 >= n - n_email and n > n_email),
-                 min(v) filter (where (le - le_chat) * 2 >= n - n_chat and n > n_chat)] as median_others,
-           array[min(le_voice) filter (where le * 2 >= n), min(le_sms) filter (where le * 2 >= n),
-                 min(le_email) filter (where le * 2 >= n), min(le_chat) filter (where le * 2 >= n)] as le_channel
-    from ranked
-    group by part
+at_or_below as (
+    select metric,
+           coalesce(k, 0) as k,
+           (case when grouping(k) = 1 then sum(le_all) else sum(le_cell) end)::bigint as le,
+           case when grouping(k) = 1
+                then array[coalesce(sum(le_all) filter (where channel = 'voice'), 0),
+                           coalesce(sum(le_all) filter (where channel = 'sms'), 0),
+                           coalesce(sum(le_all) filter (where channel = 'email'), 0),
+                           coalesce(sum(le_all) filter (where channel = 'chat'), 0)]::bigint[]
+                else array[coalesce(sum(le_cell) filter (where channel = 'voice'), 0),
+                           coalesce(sum(le_cell) filter (where channel = 'sms'), 0),
+                           coalesce(sum(le_cell) filter (where channel = 'email'), 0),
+                           coalesce(sum(le_cell) filter (where channel = 'chat'), 0)]::bigint[]
+           end as le_channel
+    from by_channel
+    group by metric, rollup (k)
 )
-select case part / 1000 when 1 then 'first_answer_wait' else 'journey_wait' end as metric,
-       case part % 1000 when 0 then '*' else coalesce(($4::text[])[part % 1000], '(unlisted)') end as cell,
-       n, pooled_median, le_pooled, n_channel, median_channel, median_others, le_channel
-from tested
-where part % 1000 <> 999
-order by part;
+select case m.metric when 1 then 'first_answer_wait' else 'journey_wait' end as metric,
+       case m.k when 0 then '*' else coalesce(($4::text[])[m.k], '(unlisted)') end as cell,
+       m.n, m.m as pooled_median, b.le as le_pooled, m.n_channel, m.median_channel, m.median_others, b.le_channel
+from medians m
+join at_or_below b on b.metric = m.metric and b.k = m.k
+where m.k <> 999
+order by m.metric, m.k;
 
 -- name: figures_wait_histogram
 -- How long customers waited, in buckets (seconds: <30, 30–60, 60–120, 120–300, 300–600, 600–1800, 1800–3600,
