@@ -121,15 +121,23 @@ class OpenThread(Struct, frozen=True, kw_only=True):
 
 
 class RepeatSummary(Struct, frozen=True, kw_only=True):
-    """Is the customer back within the repeat window (contacts they started in the last `window_days`, any channel)?"""
+    """Is the customer back within the repeat window: contacts they started, on any channel, in the `window_days`
+    before the current contact (`current_interaction_id`: the interaction the desktop named, else their latest
+    contact while it is live — a call not ended, a message of the last 15 minutes nothing has followed), or before
+    now when there is none (the lookup itself is the new contact). The current contact is never counted."""
 
     is_repeat: bool
     window_days: float
     contacts: int
+    """Earlier contacts within the window."""
     channels: list[Channel]
     since: datetime | None
+    """The first of them."""
     reasons: list[str]
     last_contact_at: datetime | None
+    """The last of them."""
+    current_interaction_id: UUID | None = None
+    """The contact taken for the current one, if any."""
 
 
 class EffortSummary(Struct, frozen=True, kw_only=True):

@@ -80,9 +80,11 @@ async def read_context(
     policy: ContextPolicy,
     identity: IdentityPolicy,
     default_region: str,
+    current: UUID | None = None,
 ) -> ContextRead:
     """The context for an identifier (`kind`, raw `value`, normalized here exactly as ingest normalizes it) or for a
-    customer id. Junk values (an anonymous caller) answer `unknown`, as a never-seen identifier does."""
+    customer id. Junk values (an anonymous caller) answer `unknown`, as a never-seen identifier does. `current`: the
+    interaction in front of the agent, when the desktop knows it (the repeat figures count the contacts before it)."""
     normalized: str | None = None
     if customer_id is None:
         if kind is None or value is None:
@@ -101,6 +103,7 @@ async def read_context(
         verification,
         policy.guidance,
         kind or "customer_id",
+        current,
     )
     return ContextRead(status=row["status"], document=row["document"].encode())
 

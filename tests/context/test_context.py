@@ -465,8 +465,42 @@ async def test_a_chat_of_many_messages_is_one_contact_and_coming_back_days_later
     first = await context(client, auth, chat="intercom:u-42")
     assert first.repeat.contacts == 1 and not any(e.repeat for e in first.timeline)
     assert first.effort.interactions == 5 and first.effort.contacts == 1
-    # The same conversation picked up two days later (no answer came): the customer had to come back.
-    await post(client, auth, event("msg-later", "chat", handle, occurred_at=ago(minutes=5), thread_key="conv-1"))
+    # The same conversation picked up two days later (no answer came): the customer had to come back. The new
+    # message (5 minutes old, nothing after it) is the contact in front of the agent; it repeats the one before.
+    back = await post(client, auth, event("msg-later", "chat", handle, occurred_at=ago(minutes=5), thread_key="conv-1"))
     later = await context(client, auth, chat="intercom:u-42")
-    assert later.repeat.contacts == 2
+    assert later.repeat.is_repeat and later.repeat.contacts == 1
+    assert str(later.repeat.current_interaction_id) == back[0]["interaction_id"]
     assert [e.repeat for e in later.timeline] == [True, False, False, False, False, False]
+
+
+async def test_the_contact_in_front_of_the_agent_is_not_counted_as_the_customer_coming_back(
+    client: AsyncTestClient, auth: dict[str, str]
+) -> None:
+    # A first-time caller whose ringing call the platform has already reported: not a repeat.
+    ringing = event("call-new", "voice", PHONE, occurred_at=ago(seconds=20), status="ringing")
+    call = (await post(client, auth, ringing))[0]["interaction_id"]
+    first = await context(client, auth, phone="+14155550100")
+    assert not first.repeat.is_repeat and first.repeat.contacts == 0 and first.repeat.channels == []
+    assert str(first.repeat.current_interaction_id) == call
+    assert not [g for g in first.guidance if g.flag == "at_risk"]
+    # Once the call has ended, a lookup stands for a new contact: the customer called within the window.
+    await post(client, auth, {**ringing, "status": "completed", "ended_at": ago(seconds=5), "revision": 2})
+    after = await context(client, auth, phone="+14155550100")
+    assert after.repeat.is_repeat and after.repeat.contacts == 1 and after.repeat.current_interaction_id is None
+    assert after.repeat.last_contact_at is not None
+
+    # An email received a minute ago, unanswered, is the current contact; a call two days before makes it a repeat.
+    mail = ident("email", "grace@example.com")
+    await post(client, auth, event("call-old", "voice", ident("phone", "+14155550122"), mail, occurred_at=ago(days=2)))
+    new_mail = (await post(client, auth, event("mail-new", "email", mail, occurred_at=ago(minutes=1))))[0]
+    back = await context(client, auth, email="grace@example.com")
+    assert back.repeat.is_repeat and back.repeat.contacts == 1 and back.repeat.channels == ["voice"]
+    assert str(back.repeat.current_interaction_id) == new_mail["interaction_id"]
+    # The desktop may name the contact in front of the agent: the older call, with nothing before it.
+    named = await context(client, auth, email="grace@example.com", interaction_id=back.timeline[1].interaction_id)
+    assert not named.repeat.is_repeat and named.repeat.contacts == 0
+    assert named.repeat.current_interaction_id == back.timeline[1].interaction_id
+    # An id that is not one of this customer's interactions is ignored: the latest contact is the current one.
+    stranger = await context(client, auth, email="grace@example.com", interaction_id=call)
+    assert stranger.repeat.current_interaction_id == back.repeat.current_interaction_id

@@ -93,6 +93,17 @@ async def context_route(
     customer_id: FromQuery[UUID | None] = None,
     verification: Vouched = None,
     limit: Limit = 20,
+    interaction_id: Annotated[
+        UUID | None,
+        QueryParameter(
+            description=(
+                "The interaction in front of the agent (its `interaction_id`, e.g. from the stream), if the desktop "
+                "knows it: `repeat` counts the contacts before it. Without it, the customer's latest contact is taken "
+                "for the current one while it is live (a call not ended, a message of the last 15 minutes nothing "
+                "has followed), else the lookup itself is the new contact."
+            )
+        ),
+    ] = None,
 ) -> Response[Context]:
     kind, value = _lookup(phone, email, chat, account, customer_id)
     state = request.app.state
@@ -109,6 +120,7 @@ async def context_route(
             policy=state.context_policy,
             identity=state.ingest_options.identity,
             default_region=state.settings.default_region,
+            current=interaction_id,
         )
     if read.status == "missing":
         raise NotFound(f"no customer with id {customer_id}")

@@ -5,7 +5,8 @@
 -- $1 identifier kind, $2 its normalized value (null: junk that never links), or $3 a customer id instead;
 -- $4 trusted (false: bodies, promise texts and the other identifiers masked); $5 the repeat window in seconds;
 -- $6 timeline entries; $7 the API key asking; $8 the verification the desktop vouches for; $9 guidance thresholds
--- as jsonb {failed, complaints[], vip_tiers[], at_risk_repeats, at_risk_wait_seconds}; $10 the lookup kind.
+-- as jsonb {failed, complaints[], vip_tiers[], at_risk_repeats, at_risk_wait_seconds}; $10 the lookup kind;
+-- $11 the interaction in front of the agent, when the desktop names it.
 --
 -- Returns `status` (found, ambiguous, unknown, or missing for a customer id that does not exist) and `document`.
 -- The definitions used (contact, repeat, journey, customer wait, failed contact) are those of migration 0010; the
@@ -43,14 +44,40 @@ history as materialized (
     cross join lateral customer_history(o.root, o.win) h
     where o.root is not null
 ),
+current_contact as materialized (
+    -- The contact in front of the agent: the interaction the desktop names ($11, when it is the customer's), else the
+    -- customer's latest contact while it is still live: a call not yet ended, or a message of the last 15 minutes
+    -- that nothing has followed. The repeat figures count the contacts before it; with none, the lookup itself is
+    -- the new contact (now).
+    select h.id, h.occurred_at
+    from history h
+    where h.id = $11::uuid
+    union all
+    select h.id, h.occurred_at
+    from history h
+    where not exists (select 1 from history n where n.id = $11::uuid)
+      and h.id = (select l.id from history l where l.is_contact order by l.occurred_at desc, l.id desc limit 1)
+      and ((h.status in ('initiated', 'ringing', 'queued', 'in_progress') and h.ended_at is null)
+           or (h.channel <> 'voice' and h.occurred_at >= statement_timestamp() - interval '15 minutes'
+               and not exists (select 1 from history a
+                               where a.direction <> 'internal' and (a.occurred_at, a.id) > (h.occurred_at, h.id))))
+),
+earlier as materialized (
+    -- The customer's contacts within the repeat window before the current contact (or before now).
+    select h.*
+    from outcome o
+    cross join history h
+    left join current_contact cur on true
+    where h.is_contact and h.id is distinct from cur.id
+      and contact_repeats(h.occurred_at, coalesce(cur.occurred_at, o.now), o.win)
+),
 summary as materialized (
-    select count(*) filter (where h.is_contact and contact_repeats(h.occurred_at, o.now, o.win)) as recent,
-           array_agg(distinct h.channel) filter (where h.is_contact and contact_repeats(h.occurred_at, o.now, o.win))
-               as recent_channels,
-           array_agg(distinct h.reason) filter (where h.is_contact and h.reason is not null
-                                                  and contact_repeats(h.occurred_at, o.now, o.win)) as recent_reasons,
-           min(h.occurred_at) filter (where h.is_contact and contact_repeats(h.occurred_at, o.now, o.win))
-               as recent_since,
+    select (select count(*) from earlier) as recent,
+           (select array_agg(distinct e.channel) from earlier e) as recent_channels,
+           (select array_agg(distinct e.reason) filter (where e.reason is not null) from earlier e) as recent_reasons,
+           (select min(e.occurred_at) from earlier e) as recent_since,
+           (select max(e.occurred_at) from earlier e) as recent_last,
+           (select cur.id from current_contact cur) as current_id,
            max(h.occurred_at) filter (where h.is_contact) as last_contact,
            -- The current journey starts at the last contact that did not repeat the one before it.
            max(h.occurred_at) filter (where h.is_contact and not h.repeat) as journey_start,
@@ -180,7 +207,8 @@ select o.status, json_build_object(
         'channels', coalesce(to_json(s.recent_channels), '[]'),
         'since', s.recent_since,
         'reasons', coalesce(to_json(s.recent_reasons), '[]'),
-        'last_contact_at', case when s.recent > 0 then s.last_contact end),
+        'last_contact_at', s.recent_last,
+        'current_interaction_id', s.current_id),
     'effort', json_build_object(
         'ongoing', e.interactions > 0,
         'since', e.since,
