@@ -108,11 +108,23 @@ async def read_context(
     return ContextRead(status=row["status"], document=row["document"].encode())
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+@dataclass(frozen=True)
+class Cursor:
+    """A position in a customer's timeline (`next_cursor`): the oldest entry shown, and whether the answer it came
+    from was masked (the pages after a masked answer are masked too)."""
+
+    occurred_at: datetime
+    interaction_id: UUID
+    masked: bool
+
+
+def decode_cursor(cursor: str) -> Cursor:
     """The position a `next_cursor` stands for; 400 naming `cursor` when it is not one."""
-    micros, _, interaction = cursor.partition("~")
+    parts = cursor.split("~")
     try:
-        return _EPOCH + timedelta(microseconds=int(micros)), UUID(interaction)
+        if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] != "masked"):
+            raise ValueError(cursor)
+        return Cursor(_EPOCH + timedelta(microseconds=int(parts[0])), UUID(parts[1]), masked=len(parts) == 3)
     except (ValueError, OverflowError):
         raise BadRequest("`cursor` is not a cursor this service returned (use `next_cursor` as it is)") from None
 
@@ -134,17 +146,19 @@ async def read_timeline(
     verification: Verification,
     policy: ContextPolicy,
 ) -> TimelinePage:
-    """A page of the customer's history, newest first, older than `cursor` when given."""
-    before_at, before_id = decode_cursor(cursor) if cursor else (None, None)
+    """A page of the customer's history, newest first, older than `cursor` when given. Bodies are masked when the
+    desktop vouches only `unverified` (as in the context) or the cursor came from a masked answer."""
+    position = decode_cursor(cursor) if cursor else None
     row = await conn.fetchrow(
         _Q["read_timeline"],
         customer_id,
         policy.repeat_window_seconds,
-        before_at,
-        before_id,
+        position.occurred_at if position else None,
+        position.interaction_id if position else None,
         limit,
         api_key_id,
         verification,
+        policy.trusted(verification) and not (position and position.masked),
     )
     if row is None:
         raise NotFound(f"no customer with id {customer_id}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 import msgspec
@@ -393,6 +394,51 @@ async def test_timeline_pages_back_with_the_cursor(client: AsyncTestClient, auth
     assert bad.status_code == 400 and "cursor" in bad.json()["detail"]
     missing = await client.get("/v1/customers/00000000-0000-7000-8000-000000000000/timeline", headers=auth)
     assert missing.status_code == 404
+
+
+async def test_the_pages_after_a_masked_context_stay_masked(
+    client: AsyncTestClient, auth: dict[str, str], db: asyncpg.Connection
+) -> None:
+    texts = [
+        event(f"t-{n}", "sms", PHONE, text=f"my card ending 99{n} was charged twice", occurred_at=ago(hours=n))
+        for n in range(4)
+    ]
+    customer = (await post(client, auth, *texts))[0]["customer_id"]
+
+    async def pages(cursor: str | None, **params: Any) -> list[Timeline]:
+        found = []
+        while cursor:
+            response = await client.get(
+                f"/v1/customers/{customer}/timeline", params={"cursor": cursor, "limit": 1, **params}, headers=auth
+            )
+            assert response.status_code == 200, response.text
+            found.append(msgspec.json.decode(response.content, type=Timeline, strict=True))
+            cursor = found[-1].next_cursor
+        return found
+
+    # Caller ID only: the context is masked, and so is every page a desktop fetches with its cursor.
+    masked = await context(client, auth, phone="+14155550100", limit=1)
+    assert masked.timeline[0].snippet is None and masked.next_cursor and masked.next_cursor.endswith("~masked")
+    followed = await pages(masked.next_cursor)
+    assert len(followed) == 3 and all(e.snippet is None for p in followed for e in p.entries)
+    # …even when the desktop then says it trusts the contact: it asks the context again for an unmasked cursor.
+    assert (await pages(masked.next_cursor, verification="authenticated"))[0].entries[0].snippet is None
+    shown = await context(client, auth, phone="+14155550100", limit=1, verification="carrier_attested")
+    assert shown.timeline[0].snippet == "my card ending 990 was charged twice"
+    assert [p.entries[0].snippet for p in await pages(shown.next_cursor)] == [
+        f"my card ending 99{n} was charged twice" for n in (1, 2, 3)
+    ]
+    # A page asked for by customer id is trusted (the agent chose the customer) unless the desktop says otherwise.
+    plain = await client.get(f"/v1/customers/{customer}/timeline", params={"verification": "unverified"}, headers=auth)
+    assert [e["snippet"] for e in plain.json()["entries"]] == [None] * 4
+    logged = await db.fetch(
+        "select masked from context_access where route = 'timeline' and customer_id = $1 order by id", UUID(customer)
+    )
+    assert [r["masked"] for r in logged] == [True] * 6 + [False] * 3 + [True]
+    bad = await client.get(
+        f"/v1/customers/{customer}/timeline", params={"cursor": masked.next_cursor + "~x"}, headers=auth
+    )
+    assert bad.status_code == 400 and "cursor" in bad.json()["detail"]
 
 
 async def test_lookup_parameters_are_checked(client: AsyncTestClient, auth: dict[str, str]) -> None:

@@ -134,7 +134,7 @@ async def context_route(
     summary="Page further back through a customer's history",
     description=(
         "Newest first across every channel. Pass the `next_cursor` of the context or of the previous page as "
-        "`cursor`. Recorded in the access log."
+        "`cursor`: the pages after a masked answer are masked too. Recorded in the access log."
     ),
 )
 async def timeline_route(
@@ -142,6 +142,7 @@ async def timeline_route(
     customer_id: FromPath[UUID],
     cursor: Annotated[str | None, QueryParameter(description="`next_cursor` of the previous page.")] = None,
     limit: Limit = 50,
+    verification: Vouched = None,
 ) -> Response[Timeline]:
     state = request.app.state
     async with state.context_pool.acquire() as conn:
@@ -151,7 +152,7 @@ async def timeline_route(
             cursor=cursor,
             limit=limit,
             api_key_id=request.state.api_key_id,
-            verification="authenticated",
+            verification=verification or "authenticated",
             policy=state.context_policy,
         )
     cursor_json = b"null" if page.next_cursor is None else b'"' + page.next_cursor.encode() + b'"'

@@ -168,12 +168,14 @@ select o.status, json_build_object(
                      subject, reason, disposition, queue_wait_seconds, hold_seconds, talk_seconds, transfer_count,
                      snippet, tier, is_contact, repeat
               from history order by occurred_at desc, id desc limit $6::integer) t), '[]'),
-    -- The oldest entry shown, when there is more.
+    -- The oldest entry shown, when there is more; `~masked` when this answer is masked, so that the pages after it
+    -- are masked too.
     'next_cursor', (select (extract(epoch from t.occurred_at) * 1000000)::bigint || '~' || t.id
                     from history t
                     order by t.occurred_at desc, t.id desc offset $6::integer - 1 limit 1)
                    -- only when an entry older than it exists
-                   ::text || case when (select count(*) from history) > $6::integer then '' end,
+                   ::text || case when (select count(*) from history) > $6::integer
+                                  then case when $4::boolean then '' else '~masked' end end,
     'open_threads', coalesce((
         select json_agg(x.doc order by x.last_at desc) from (
             -- An email or chat thread whose last message (last 30 days) came from the customer.
@@ -263,14 +265,14 @@ cross join effort e
 cross join (select count(*) filter (where status = 'broken' or overdue) as late from promises) p;
 
 -- name: read_timeline
--- A page of the timeline of $1's group (trusted: the agent chose the customer), older than the cursor ($3, $4)
--- when given; $2 the repeat window in seconds, $5 the page size, $6 the API key (logged), $7 the verification the
--- desktop vouches for. No row: no such customer.
+-- A page of the timeline of $1's group, older than the cursor ($3, $4) when given; $2 the repeat window in seconds,
+-- $5 the page size, $6 the API key (logged), $7 the verification the desktop vouches for, $8 trusted (false: no
+-- bodies, and the next cursor says `~masked`, as the context's does). No row: no such customer.
 with target as materialized (
     select c.root_id as root from customer c where c.id = $1
 ),
 page as materialized (
-    select h.occurred_at, h.id, timeline_entry(h, true) as entry
+    select h.occurred_at, h.id, timeline_entry(h, $8::boolean) as entry
     from target g
     cross join lateral customer_history(g.root, make_interval(secs => $2::float8)) h
     where $3::timestamptz is null or (h.occurred_at, h.id) < ($3::timestamptz, $4::uuid)
@@ -279,13 +281,14 @@ page as materialized (
 ),
 logged as (
     insert into context_access (api_key_id, route, customer_id, match_status, verification, masked)
-    select $6::uuid, 'timeline', g.root, 'found', $7::text, false from target g
+    select $6::uuid, 'timeline', g.root, 'found', $7::text, not $8::boolean from target g
 )
 select g.root,
        coalesce((select json_agg(x.entry order by x.occurred_at desc, x.id desc)
                  from (select * from page order by occurred_at desc, id desc limit $5::integer) x), '[]')::text
            as entries,
        (select (extract(epoch from t.occurred_at) * 1000000)::bigint || '~' || t.id
+               || case when $8::boolean then '' else '~masked' end
         from page t
         where (select count(*) from page) > $5::integer
         order by t.occurred_at desc, t.id desc offset $5::integer - 1 limit 1) as next_cursor
