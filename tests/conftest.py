@@ -132,6 +132,7 @@ def settings(database_url: str) -> Settings:
         database_url=database_url,
         log_format="json",
         max_body_bytes=65_536,
+        max_import_bytes=262_144,
         raw_keys=TEST_KEYRING.to_setting(),
         data_dir=str(Path(tempfile.gettempdir()) / "unify-tests-never-written"),
     )

@@ -521,11 +521,18 @@ async def test_http_import_refusals_are_problems_and_kept_raw(
     assert await db.fetchval("select count(*) from identifier") == 0
 
 
-async def test_http_import_over_the_body_limit_is_413(client: AsyncTestClient, auth: dict[str, str]) -> None:
-    big = jsonl([event(f"sms-{i}", "sms", ident("phone", "+14155550100"), text="x" * 1000) for i in range(80)])
+async def test_http_import_has_its_own_body_limit(client: AsyncTestClient, auth: dict[str, str]) -> None:
+    # Larger than UNIFY_MAX_BODY_BYTES (64 KiB in the tests) but within UNIFY_MAX_IMPORT_BYTES (256 KiB): imported.
+    roomy = jsonl([event(f"sms-{i}", "sms", ident("phone", "+14155550100"), text="x" * 1000) for i in range(80)])
+    assert 65_536 < len(roomy) < 262_144
+    response = await client.post("/v1/import", content=roomy, headers={**auth, "Content-Type": "application/x-ndjson"})
+    assert response.status_code == 200, response.text
+    assert response.json()["imported"] == 80
+    # Past the import limit: 413, naming the setting, and the first bytes kept raw.
+    big = jsonl([event(f"sms-{i}", "sms", ident("phone", "+14155550100"), text="x" * 1000) for i in range(300)])
     response = await client.post("/v1/import", content=big, headers={**auth, "Content-Type": "application/x-ndjson"})
     assert response.status_code == 413
-    assert response.json()["raw_event_id"]
+    assert "UNIFY_MAX_IMPORT_BYTES" in response.json()["detail"] and response.json()["raw_event_id"]
 
 
 async def test_http_import_needs_the_ingest_scope(client: AsyncTestClient) -> None:

@@ -831,7 +831,7 @@ async def import_delivery(
     try:
         if raw.truncated:
             raise PayloadTooLarge(
-                f"the body is larger than the limit of {len(raw.body)} bytes (UNIFY_MAX_BODY_BYTES); "
+                f"the body is larger than the limit of {len(raw.body)} bytes (UNIFY_MAX_IMPORT_BYTES); "
                 "import larger files with `unify import FILE`",
                 errors=[FieldError(field="$", message=f"larger than {len(raw.body)} bytes")],
             )

@@ -8,6 +8,7 @@
 | `UNIFY_PORT` | `8000` | Port `unify serve` listens on. |
 | `UNIFY_WORKERS` | `1` | Server worker processes. |
 | `UNIFY_MAX_BODY_BYTES` | `1048576` | Largest request body accepted; larger → 413 (the first bytes are kept). |
+| `UNIFY_MAX_IMPORT_BYTES` | `33554432` | Largest `POST /v1/import` body (32 MiB); larger files go through `unify import FILE`. |
 | `UNIFY_MAX_BATCH` | `1000` | Most events in one `POST /v1/interactions` batch. |
 | `UNIFY_DEFAULT_REGION` | `US` | Region for phone numbers written without a country code (ISO 3166 alpha-2). |
 | `UNIFY_LOG_FORMAT` | `auto` | `json`, `console`, or `auto` (console on a terminal, JSON lines otherwise). |
@@ -70,6 +71,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     port: int = 8000
     workers: int = 1
     max_body_bytes: int = 1_048_576
+    max_import_bytes: int = 33_554_432
     max_batch: int = 1000
     default_region: str = "US"
     log_format: LogFormat = "auto"
@@ -122,6 +124,7 @@ _ENV_FIELDS = {
     "port": ("UNIFY_PORT",),
     "workers": ("UNIFY_WORKERS",),
     "max_body_bytes": ("UNIFY_MAX_BODY_BYTES",),
+    "max_import_bytes": ("UNIFY_MAX_IMPORT_BYTES",),
     "max_batch": ("UNIFY_MAX_BATCH",),
     "default_region": ("UNIFY_DEFAULT_REGION",),
     "log_format": ("UNIFY_LOG_FORMAT",),
@@ -205,4 +208,6 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         raise ConfigurationError("UNIFY_AUDIT_SIGNIFICANCE must be in (0, 1)")
     if settings.max_body_bytes < 1024:
         raise ConfigurationError("UNIFY_MAX_BODY_BYTES must be at least 1024")
+    if settings.max_import_bytes < 1024:
+        raise ConfigurationError("UNIFY_MAX_IMPORT_BYTES must be at least 1024")
     return msgspec.structs.replace(settings, default_region=settings.default_region.upper())

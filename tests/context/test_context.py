@@ -455,6 +455,8 @@ async def test_lookup_parameters_are_checked(client: AsyncTestClient, auth: dict
     )
     assert missing.status_code == 404
     assert (await client.get("/v1/context", params={"phone": "+14155550100"})).status_code == 401
+    nul = await client.get("/v1/context", params={"chat": "intercom:u\x0042"}, headers=auth)
+    assert nul.status_code == 400 and "NUL" in nul.json()["detail"] and nul.json()["errors"][0]["field"] == "chat"
 
 
 async def test_every_read_is_in_the_access_log(

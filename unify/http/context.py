@@ -69,6 +69,10 @@ def _lookup(
     kind, value = given[0]
     if not value.strip():
         raise BadRequest(f"`{kind}` is empty", errors=[FieldError(field=kind, message="empty")])
+    if "\x00" in value:
+        raise BadRequest(
+            f"`{kind}` contains a NUL character", errors=[FieldError(field=kind, message="contains a NUL character")]
+        )
     return kind, value
 
 

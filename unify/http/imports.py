@@ -24,7 +24,7 @@ class _ImportOperation(Operation):
             required=True,
             description=(
                 "JSONL: one interaction event per line. CSV: contacts with a header row, read through the `map` "
-                "parameter. At most UNIFY_MAX_BODY_BYTES; larger files go through `unify import FILE`."
+                "parameter. At most UNIFY_MAX_IMPORT_BYTES (32 MiB); larger files go through `unify import FILE`."
             ),
             content={
                 media: OpenAPIMediaType(
@@ -69,7 +69,7 @@ async def import_file_handler(
     name: Annotated[str | None, QueryParameter(description="The file's name, recorded as `import:<name>`.")] = None,
 ) -> ImportReport:
     state = request.app.state
-    raw = await read_delivery(request, ROUTE, state.settings.max_body_bytes)
+    raw = await read_delivery(request, ROUTE, state.settings.max_import_bytes)
     report = await import_delivery(
         state.pool, raw, name=name, mapping=mapping, verification=verification, options=state.ingest_options
     )
