@@ -8,7 +8,7 @@
 | `UNIFY_PORT` | `8000` | Port `unify serve` listens on. |
 | `UNIFY_WORKERS` | `1` | Server worker processes. |
 | `UNIFY_MAX_BODY_BYTES` | `1048576` | Largest request body accepted; larger → 413 (the first bytes are kept). |
-| `UNIFY_MAX_IMPORT_BYTES` | `33554432` | Largest `POST /v1/import` body (32 MiB); larger files go through `unify import FILE`. |
+| `UNIFY_MAX_IMPORT_BYTES` | `33554432` | Largest `POST /v1/import` body (32 MiB); larger: `unify import FILE`. |
 | `UNIFY_MAX_BATCH` | `1000` | Most events in one `POST /v1/interactions` batch. |
 | `UNIFY_DEFAULT_REGION` | `US` | Region for phone numbers written without a country code (ISO 3166 alpha-2). |
 | `UNIFY_LOG_FORMAT` | `auto` | `json`, `console`, or `auto` (console on a terminal, JSON lines otherwise). |
