@@ -311,6 +311,37 @@ async def test_merge_then_undo_restores_both_customers_with_what_arrived_in_betw
     assert again.status_code == 409
 
 
+async def test_undo_takes_back_the_display_name_the_merge_gave(
+    client: AsyncTestClient, auth: dict[str, str], admin: dict[str, str]
+) -> None:
+    async def name_of(customer: str) -> str | None:
+        response = await client.get(f"/v1/customers/{customer}", headers=auth)
+        assert response.status_code == 200, response.text
+        return response.json()["display_name"]
+
+    async def merge_and_undo(survivor: str, merged: str) -> tuple[str | None, str | None]:
+        response = await client.post(
+            f"/v1/customers/{survivor}/merge", json={"customer_id": merged, "reason": "same person"}, headers=admin
+        )
+        assert response.status_code == 200, response.text
+        merge = response.json()["merge"]["id"]
+        while_merged = await name_of(survivor)
+        undone = await client.post(f"/v1/merges/{merge}/undo", json={"reason": "wrong person"}, headers=admin)
+        assert undone.status_code == 200, undone.text
+        return while_merged, await name_of(survivor)
+
+    # A nameless caller merged with Bob carries Bob's name while merged, and none again after the undo.
+    caller = (await post(client, auth, event("a-1", "voice", ident("phone", PHONE))))["customer_id"]
+    bob = (await post(client, auth, event("b-1", "email", ident("email", "bob@example.com"), name="Bob")))[
+        "customer_id"
+    ]
+    assert await merge_and_undo(caller, bob) == ("Bob", None)
+    assert await name_of(bob) == "Bob"
+    # A survivor with a name of its own keeps it throughout.
+    ann = (await post(client, auth, event("c-1", "voice", ident("phone", "+14155550177"), name="Ann")))["customer_id"]
+    assert await merge_and_undo(ann, bob) == ("Ann", "Ann")
+
+
 async def test_formatting_variants_of_one_number_are_one_identifier(
     client: AsyncTestClient, auth: dict[str, str], db: asyncpg.Connection
 ) -> None:
