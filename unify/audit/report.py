@@ -111,8 +111,13 @@ async def consistency_report(
 
     channels = _channel_figures(rows["figures_channels"], rows["figures_journeys"])
     overall = channels.pop(None, None) or _empty_channel(None)
-    tested, too_few = _deviations(
-        rows["figures_rate_counts"], rows["figures_wait_tests"], thresholds, repeat_window_days
+    tested, too_few = find_deviations(
+        rows["figures_rate_counts"],
+        rows["figures_wait_tests"],
+        rows["figures_reasons"],
+        rows["figures_promises"],
+        thresholds,
+        repeat_window_days,
     )
     health = rows["identity_health"]
     report = ConsistencyReport(
@@ -306,15 +311,20 @@ _RATE_METRICS: tuple[tuple[AuditMetric, str, str, str], ...] = (
     ("abandonment_rate", "failed", "contacts", "give up or never get through (abandoned, unanswered, bounced…)"),
 )
 
+_RESOLUTION_WORDS = "see their journey resolved (no repeat within the window after its last contact)"
+_KEPT_WORDS = "see the promises made to them kept"
+
 _WAIT_WORDS = {
     "first_answer_wait": "for a first answer",
     "journey_wait": "in all across their journey (queue and hold, every leg and contact)",
 }
 
 
-def _deviations(
+def find_deviations(
     rate_counts: list[asyncpg.Record],
     wait_tests: list[asyncpg.Record],
+    reasons: list[asyncpg.Record],
+    promises: list[asyncpg.Record],
     thresholds: AuditThresholds,
     window_days: float,
 ) -> tuple[list[Deviation], list[Deviation]]:
@@ -332,17 +342,29 @@ def _deviations(
         elif d.p_value < thresholds.significance:
             flagged.append(d)
 
-    cells: dict[str | None, dict[str, asyncpg.Record]] = {}
+    # Rates: (metric, words) → reason (None: every reason) → channel → (numerator, denominator).
+    rates: dict[tuple[AuditMetric, str], dict[str | None, dict[str, tuple[int, int]]]] = {}
     for r in rate_counts:
-        cells.setdefault(None if r["all_reasons"] else r["reason"], {})[r["channel"]] = r
-    window_words = f"{window_days:g}"
-    for reason, by_channel in cells.items():
-        about = f" about {reason or '(no reason)'}" if reason is not None else ""
         for metric, part, whole, words in _RATE_METRICS:
-            for channel, r in by_channel.items():
-                x1, n1 = r[part], r[whole]
-                x2 = sum(o[part] for c, o in by_channel.items() if c != channel)
-                n2 = sum(o[whole] for c, o in by_channel.items() if c != channel)
+            cell = rates.setdefault((metric, words), {}).setdefault(None if r["all_reasons"] else r["reason"], {})
+            cell[r["channel"]] = (r[part], r[whole])
+    resolution = rates.setdefault(("resolution_rate", _RESOLUTION_WORDS), {})
+    for r in reasons:
+        resolution.setdefault(r["reason"], {})[r["channel"]] = (r["resolved"], r["journeys"])
+        every = resolution.setdefault(None, {})
+        x, n = every.get(r["channel"], (0, 0))
+        every[r["channel"]] = (x + r["resolved"], n + r["journeys"])
+    kept = rates.setdefault(("promise_kept_rate", _KEPT_WORDS), {}).setdefault(None, {})
+    for r in promises:
+        if not r["overall"] and r["channel"] is not None:
+            kept[r["channel"]] = (r["kept"], r["kept"] + r["broken"] + r["overdue"])
+    window_words = f"{window_days:g}"
+    for (metric, words), cells in rates.items():
+        for reason, by_channel in cells.items():
+            about = f" about {reason or '(no reason)'}" if reason is not None else ""
+            for channel, (x1, n1) in by_channel.items():
+                x2 = sum(x for c, (x, _) in by_channel.items() if c != channel)
+                n2 = sum(n for c, (_, n) in by_channel.items() if c != channel)
                 test = two_proportion_z(x1, n1, x2, n2)
                 if test is None:
                     continue
