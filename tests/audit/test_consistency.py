@@ -277,6 +277,33 @@ async def test_csv_agrees_with_json(client: AsyncTestClient, auditor: dict[str, 
     assert from_csv == expected and ("email", "per_journey.customer_wait.median") in from_csv
     switches = {(r["channel"], r["other"]): int(r["value"]) for r in rows if r["section"] == "switch"}
     assert switches == {(s.from_channel, s.to_channel): s.repeats for s in as_json.switches}
+
+    def text(value: Any) -> str:
+        return "" if value is None else str(value)
+
+    def section(name: str) -> dict[tuple[str, str, str, str], str]:
+        return {(r["channel"], r["reason"], r["other"], r["metric"]): r["value"] for r in rows if r["section"] == name}
+
+    assert as_json.promises and section("promise") == {
+        ("all" if p.overall else (p.channel or "none"), "", "", m): text(getattr(p, m))
+        for p in as_json.promises
+        for m in ("made", "kept", "broken", "overdue", "open", "kept_rate")
+    }
+    assert as_json.reasons and section("reason") == {
+        (r.channel, r.reason, "", m): text(getattr(r, m))
+        for r in as_json.reasons
+        for m in ("contacts", "journeys", "resolved", "resolution_rate", "median_resolution_seconds")
+    }
+    assert as_json.wait_histogram and section("histogram") == {
+        (b.channel, "", f"{b.from_seconds:g}-{'' if b.to_seconds is None else f'{b.to_seconds:g}'}", b.metric): str(
+            b.count
+        )
+        for b in as_json.wait_histogram
+    }
+    identity = section("identity")
+    assert identity == {
+        ("", "", "", name): str(value) for name, value in msgspec.to_builtins(as_json.identity).items()
+    }, identity
     by_accept = await client.get(
         "/v1/audit/consistency", params=RANGE, headers={**auditor, "Accept": "text/csv"}
     )  # Accept works too
@@ -398,6 +425,18 @@ async def test_deviations(
     cancel = too_few[("abandonment_rate", "cancel", "sms")]
     assert (cancel["n"], cancel["others_n"], cancel["value"], cancel["others"]) == (2, 2, 1, 0)
     assert not [d for d in report["deviations"] if d["metric"] == "promise_kept_rate"]
+    # The CSV form lists the same deviations, figure by figure.
+    response = await client.get("/v1/audit/consistency", params={**RANGE, "format": "csv"}, headers=auditor)
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    for name in ("deviations", "too_few"):
+        from_csv = {
+            (r["metric"], r["reason"], r["channel"]): r["value"]
+            for r in rows
+            if r["section"] == name.removesuffix("s") and r["metric"].endswith(".n")
+        }
+        assert from_csv == {(f"{d['metric']}.n", d["reason"] or "", d["channel"]): str(d["n"]) for d in report[name]}, (
+            name
+        )
 
     # Promises made in the range: each emailing customer was promised a refund by email, and each was broken; each
     # caller a call back, kept. Kept rate 0 of 6 vs 10 of 10: z = -1 / sqrt(0.375 · 0.625 · (1/6 + 1/10)).
