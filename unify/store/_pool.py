@@ -40,6 +40,12 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     transaction is still rolled back by the pool before this runs."""
 
 
+CACHEABLE_STATEMENT_BYTES = 64 * 1024
+"""Statements up to this size are prepared once per connection and reused. asyncpg's default (15 KiB) would leave
+the context read (one statement of about 16 KiB with its comments) to be parsed and planned again on every call:
+about 5 ms instead of 1."""
+
+
 async def open_pool(
     dsn: str, *, min_size: int = 2, max_size: int = 10, server_settings: dict[str, str] | None = None
 ) -> asyncpg.Pool:
@@ -51,6 +57,7 @@ async def open_pool(
         max_size=max_size,
         init=_init_connection,
         reset=_keep_session,
+        max_cacheable_statement_size=CACHEABLE_STATEMENT_BYTES,
         command_timeout=30,
         timeout=5,  # connecting (also on acquire, after an outage): a database that does not answer fails fast (503)
         server_settings=server_settings,
@@ -59,6 +66,6 @@ async def open_pool(
 
 async def connect(dsn: str) -> asyncpg.Connection:
     """One connection with the same codecs as the pool (for the CLI and tests)."""
-    conn = await asyncpg.connect(dsn)
+    conn = await asyncpg.connect(dsn, max_cacheable_statement_size=CACHEABLE_STATEMENT_BYTES)
     await _init_connection(conn)
     return conn
