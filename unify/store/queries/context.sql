@@ -63,22 +63,21 @@ current_contact as materialized (
                                where a.direction <> 'internal' and (a.occurred_at, a.id) > (h.occurred_at, h.id))))
 ),
 earlier as materialized (
-    -- The customer's contacts within the repeat window before the current contact (or before now).
-    select h.*
+    -- The customer's contacts within the repeat window before the current contact (or before now), summed up.
+    select count(h.id) as recent,
+           array_agg(distinct h.channel) filter (where h.id is not null) as recent_channels,
+           array_agg(distinct h.reason) filter (where h.reason is not null) as recent_reasons,
+           min(h.occurred_at) as recent_since,
+           max(h.occurred_at) as recent_last,
+           (select c.id from current_contact c) as current_id
     from outcome o
-    cross join history h
     left join current_contact cur on true
-    where h.is_contact and h.id is distinct from cur.id
-      and contact_repeats(h.occurred_at, coalesce(cur.occurred_at, o.now), o.win)
+    left join history h
+        on h.is_contact and h.id is distinct from cur.id
+       and contact_repeats(h.occurred_at, coalesce(cur.occurred_at, o.now), o.win)
 ),
 summary as materialized (
-    select (select count(*) from earlier) as recent,
-           (select array_agg(distinct e.channel) from earlier e) as recent_channels,
-           (select array_agg(distinct e.reason) filter (where e.reason is not null) from earlier e) as recent_reasons,
-           (select min(e.occurred_at) from earlier e) as recent_since,
-           (select max(e.occurred_at) from earlier e) as recent_last,
-           (select cur.id from current_contact cur) as current_id,
-           max(h.occurred_at) filter (where h.is_contact) as last_contact,
+    select max(h.occurred_at) filter (where h.is_contact) as last_contact,
            -- The current journey starts at the last contact that did not repeat the one before it.
            max(h.occurred_at) filter (where h.is_contact and not h.repeat) as journey_start,
            count(*) filter (where h.direction <> 'internal' and is_failed_contact(h.status)
@@ -203,14 +202,14 @@ select o.status, json_build_object(
                               where l.occurred_at > f.occurred_at and not is_failed_contact(l.status)
                                 and l.direction <> 'internal')) x), '[]'),
     'repeat', json_build_object(
-        'is_repeat', s.recent > 0,
+        'is_repeat', r.recent > 0,
         'window_days', $5::float8 / 86400,
-        'contacts', s.recent,
-        'channels', coalesce(to_json(s.recent_channels), '[]'),
-        'since', s.recent_since,
-        'reasons', coalesce(to_json(s.recent_reasons), '[]'),
-        'last_contact_at', s.recent_last,
-        'current_interaction_id', s.current_id),
+        'contacts', r.recent,
+        'channels', coalesce(to_json(r.recent_channels), '[]'),
+        'since', r.recent_since,
+        'reasons', coalesce(to_json(r.recent_reasons), '[]'),
+        'last_contact_at', r.recent_last,
+        'current_interaction_id', r.current_id),
     'effort', json_build_object(
         'ongoing', e.interactions > 0,
         'since', e.since,
@@ -250,8 +249,8 @@ select o.status, json_build_object(
                 case when s.tier = any(o.vip_tiers)
                      then format('tier %s (latest interaction)', s.tier) end], null)),
             (3, 'at_risk', array_remove(array[
-                case when s.recent >= ($9::jsonb ->> 'at_risk_repeats')::integer
-                     then format('%s contacts within the repeat window', s.recent) end,
+                case when r.recent >= ($9::jsonb ->> 'at_risk_repeats')::integer
+                     then format('%s contacts within the repeat window', r.recent) end,
                 case when p.late > 0 then format('%s broken or overdue promises', p.late) end,
                 case when e.customer_wait >= ($9::jsonb ->> 'at_risk_wait_seconds')::float8
                      then format('waited %s min on this journey', round((e.customer_wait / 60)::numeric)) end],
@@ -261,6 +260,7 @@ select o.status, json_build_object(
 )::text as document
 from outcome o
 cross join summary s
+cross join earlier r
 cross join effort e
 cross join (select count(*) filter (where status = 'broken' or overdue) as late from promises) p;
 
