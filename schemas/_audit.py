@@ -23,14 +23,12 @@ AuditMetric = Literal[
     "first_contact_resolution",
     "transfer_rate",
     "abandonment_rate",
-    "resolution_rate",
     "promise_kept_rate",
 ]
 """A figure the deviations compare: `first_answer_wait` (a contact's own queue wait), `journey_wait` (queue and
 hold summed over the customer's journey), `repeat_rate`, `first_contact_resolution`, `transfer_rate`,
-`abandonment_rate`, `resolution_rate` (journeys started in the range that are resolved, by the channel of their
-first contact, as in `reasons`), `promise_kept_rate` (promises kept of those due, by the channel they were made on;
-every reason only)."""
+`abandonment_rate`, `promise_kept_rate` (promises kept of those due, by the channel they were made on; every reason
+only)."""
 
 
 class Quantiles(Struct, frozen=True, kw_only=True):

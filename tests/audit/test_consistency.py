@@ -34,13 +34,13 @@ import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
-from schemas import AuditThresholds, ConsistencyReport
+from schemas import ConsistencyReport
 from tests.audit.conftest import contact, ident, ingest
 from tests.raw import TEST_KEYRING
 from unify import cli
 from unify.audit import audit_request
 from unify.audit.render import channel_rows
-from unify.audit.report import find_deviations, mood_median_chi2, two_proportion_z
+from unify.audit.report import mood_median_chi2, two_proportion_z
 from unify.errors import BadRequest
 from unify.settings import Settings
 
@@ -454,26 +454,6 @@ async def test_deviations(
     assert (kept["value"], kept["others"], kept["n"], kept["others_n"]) == (0, 1, 6, 10)
     assert kept["statistic"] == pytest.approx(-1 / (0.375 * 0.625 * (1 / 6 + 1 / 10)) ** 0.5)
     assert kept["text"].startswith("email customers see the promises made to them kept less often: 0% vs 100%")
-
-
-def test_resolution_rates_are_compared_per_reason_and_over_every_reason() -> None:
-    def reason_row(reason: str, channel: str, journeys: int, resolved: int) -> dict[str, Any]:
-        return {"reason": reason, "channel": channel, "contacts": journeys, "journeys": journeys, "resolved": resolved}
-
-    reasons = [
-        reason_row("billing", "email", 40, 10),
-        reason_row("billing", "voice", 40, 36),
-        reason_row("cancel", "email", 3, 0),
-        reason_row("cancel", "voice", 3, 3),
-    ]
-    thresholds = AuditThresholds(min_count=5, rate_difference=0.1, wait_ratio=1.5, significance=0.05)
-    flagged, too_few = find_deviations([], [], reasons, [], thresholds, 7)
-    found = {(d.metric, d.reason, d.channel): d for d in flagged}
-    billing = found[("resolution_rate", "billing", "email")]
-    assert (billing.value, billing.others, billing.n, billing.others_n) == (0.25, 0.9, 40, 40)
-    every = found[("resolution_rate", None, "email")]
-    assert (every.value, every.others, every.n, every.others_n) == (10 / 43, 39 / 43, 43, 43)
-    assert {(d.metric, d.reason) for d in too_few} == {("resolution_rate", "cancel")}
 
 
 def test_cli_writes_each_format(

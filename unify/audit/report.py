@@ -114,7 +114,6 @@ async def consistency_report(
     tested, too_few = find_deviations(
         rows["figures_rate_counts"],
         rows["figures_wait_tests"],
-        rows["figures_reasons"],
         rows["figures_promises"],
         thresholds,
         repeat_window_days,
@@ -311,7 +310,6 @@ _RATE_METRICS: tuple[tuple[AuditMetric, str, str, str], ...] = (
     ("abandonment_rate", "failed", "contacts", "give up or never get through (abandoned, unanswered, bounced…)"),
 )
 
-_RESOLUTION_WORDS = "see their journey resolved (no repeat within the window after its last contact)"
 _KEPT_WORDS = "see the promises made to them kept"
 
 _WAIT_WORDS = {
@@ -323,7 +321,6 @@ _WAIT_WORDS = {
 def find_deviations(
     rate_counts: list[asyncpg.Record],
     wait_tests: list[asyncpg.Record],
-    reasons: list[asyncpg.Record],
     promises: list[asyncpg.Record],
     thresholds: AuditThresholds,
     window_days: float,
@@ -348,12 +345,6 @@ def find_deviations(
         for metric, part, whole, words in _RATE_METRICS:
             cell = rates.setdefault((metric, words), {}).setdefault(None if r["all_reasons"] else r["reason"], {})
             cell[r["channel"]] = (r[part], r[whole])
-    resolution = rates.setdefault(("resolution_rate", _RESOLUTION_WORDS), {})
-    for r in reasons:
-        resolution.setdefault(r["reason"], {})[r["channel"]] = (r["resolved"], r["journeys"])
-        every = resolution.setdefault(None, {})
-        x, n = every.get(r["channel"], (0, 0))
-        every[r["channel"]] = (x + r["resolved"], n + r["journeys"])
     kept = rates.setdefault(("promise_kept_rate", _KEPT_WORDS), {}).setdefault(None, {})
     for r in promises:
         if not r["overall"] and r["channel"] is not None:
