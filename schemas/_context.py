@@ -122,9 +122,9 @@ class OpenThread(Struct, frozen=True, kw_only=True):
 
 class RepeatSummary(Struct, frozen=True, kw_only=True):
     """Is the customer back within the repeat window: contacts they started, on any channel, in the `window_days`
-    before the current contact (`current_interaction_id`: the interaction the desktop named, else their latest
-    contact while it is live — a call not ended, a message of the last 15 minutes nothing has followed), or before
-    now when there is none (the lookup itself is the new contact). The current contact is never counted."""
+    before the current contact (`current_interaction_id`: the contact of the interaction the desktop named, else their
+    latest contact while its conversation is live — a call leg not ended, a message of the last 15 minutes), or
+    before now when there is none (the lookup itself is the new contact). The current contact is never counted."""
 
     is_repeat: bool
     window_days: float

@@ -552,3 +552,43 @@ async def test_the_contact_in_front_of_the_agent_is_not_counted_as_the_customer_
     # An id that is not one of this customer's interactions is ignored: the latest contact is the current one.
     stranger = await context(client, auth, email="grace@example.com", interaction_id=call)
     assert stranger.repeat.current_interaction_id == back.repeat.current_interaction_id
+
+
+async def test_the_contact_in_front_of_the_agent_includes_its_own_messages_replies_and_transfer_legs(
+    client: AsyncTestClient, auth: dict[str, str]
+) -> None:
+    # A first text, the customer's second text 10 s later (the same conversation) and the agent's reply: the
+    # conversation is live, the first text is the contact in front of the agent, and the customer is not back.
+    texter = ident("phone", "+14155550133")
+    opened = await post(
+        client,
+        auth,
+        event("sms-1", "sms", texter, occurred_at=ago(minutes=3), thread_key="t-1"),
+        event("sms-2", "sms", texter, occurred_at=ago(minutes=3, seconds=-10), thread_key="t-1"),
+        event("sms-3", "sms", texter, direction="outbound", occurred_at=ago(minutes=2), thread_key="t-1"),
+    )
+    texts = await context(client, auth, phone="+14155550133")
+    assert not texts.repeat.is_repeat and texts.repeat.contacts == 0
+    assert str(texts.repeat.current_interaction_id) == opened[0]["interaction_id"]
+
+    # A call transferred to a second agent: the first leg has ended, the second is under way; the call is the contact.
+    caller = ident("phone", "+14155550144")
+    legs = await post(
+        client,
+        auth,
+        event("leg-a", "voice", caller, occurred_at=ago(minutes=6), ended_at=ago(minutes=2), status="completed"),
+        event("leg-b", "voice", caller, occurred_at=ago(minutes=2), status="in_progress",
+              details={"parent_call_id": "leg-a"}),
+    )  # fmt: skip
+    transferred = await context(client, auth, phone="+14155550144")
+    assert not transferred.repeat.is_repeat and transferred.repeat.contacts == 0
+    assert str(transferred.repeat.current_interaction_id) == legs[0]["interaction_id"]
+    # Naming the leg in front of the agent gives the same answer.
+    named = await context(client, auth, phone="+14155550144", interaction_id=legs[1]["interaction_id"])
+    assert str(named.repeat.current_interaction_id) == legs[0]["interaction_id"] and named.repeat.contacts == 0
+
+    # A call never reported ended, five hours ago, is not live any more: a lookup now stands for a new contact.
+    stale = ident("phone", "+14155550155")
+    await post(client, auth, event("stale", "voice", stale, occurred_at=ago(hours=5), status="in_progress"))
+    later = await context(client, auth, phone="+14155550155")
+    assert later.repeat.is_repeat and later.repeat.contacts == 1 and later.repeat.current_interaction_id is None

@@ -102,9 +102,9 @@ async def context_route(
         QueryParameter(
             description=(
                 "The interaction in front of the agent (its `interaction_id`, e.g. from the stream), if the desktop "
-                "knows it: `repeat` counts the contacts before it. Without it, the customer's latest contact is taken "
-                "for the current one while it is live (a call not ended, a message of the last 15 minutes nothing "
-                "has followed), else the lookup itself is the new contact."
+                "knows it: `repeat` counts the contacts before the contact it belongs to. Without it, the customer's "
+                "latest contact is taken for the current one while its conversation is live (a call leg not ended, "
+                "a message of the last 15 minutes), else the lookup itself is the new contact."
             )
         ),
     ] = None,
@@ -146,7 +146,16 @@ async def timeline_route(
     customer_id: FromPath[UUID],
     cursor: Annotated[str | None, QueryParameter(description="`next_cursor` of the previous page.")] = None,
     limit: Limit = 50,
-    verification: Vouched = None,
+    verification: Annotated[
+        Verification | None,
+        QueryParameter(
+            description=(
+                "How far the desktop trusts the contact: default `authenticated` (the agent chose the customer); "
+                "`unverified` shows no bodies. The pages after a masked answer (a cursor ending in `~masked`) are "
+                "masked whatever this says."
+            )
+        ),
+    ] = None,
 ) -> Response[Timeline]:
     state = request.app.state
     async with state.context_pool.acquire() as conn:

@@ -45,22 +45,28 @@ history as materialized (
     where o.root is not null
 ),
 current_contact as materialized (
-    -- The contact in front of the agent: the interaction the desktop names ($11, when it is the customer's), else the
-    -- customer's latest contact while it is still live: a call not yet ended, or a message of the last 15 minutes
-    -- that nothing has followed. The repeat figures count the contacts before it; with none, the lookup itself is
-    -- the new contact (now).
-    select h.id, h.occurred_at
-    from history h
-    where h.id = $11::uuid
-    union all
-    select h.id, h.occurred_at
-    from history h
-    where not exists (select 1 from history n where n.id = $11::uuid)
-      and h.id = (select l.id from history l where l.is_contact order by l.occurred_at desc, l.id desc limit 1)
-      and ((h.status in ('initiated', 'ringing', 'queued', 'in_progress') and h.ended_at is null)
-           or (h.channel <> 'voice' and h.occurred_at >= statement_timestamp() - interval '15 minutes'
-               and not exists (select 1 from history a
-                               where a.direction <> 'internal' and (a.occurred_at, a.id) > (h.occurred_at, h.id))))
+    -- The contact in front of the agent. When the desktop names an interaction of this customer ($11): the contact it
+    -- belongs to (itself, or for a transfer leg, a reply or a later message, the latest contact up to it). Else the
+    -- customer's latest contact while its conversation is live: at or after it, a call leg not yet ended (started in
+    -- the last 4 hours) or a message of the last 15 minutes. The repeat figures count the contacts before it; with
+    -- none, the lookup itself is the new contact (now).
+    select l.id, l.occurred_at
+    from history l
+    where l.is_contact
+      and case when exists (select 1 from history n where n.id = $11::uuid)
+               then (l.occurred_at, l.id) <= (select n.occurred_at, n.id from history n where n.id = $11::uuid)
+               else not exists (select 1 from history later
+                                where later.is_contact and (later.occurred_at, later.id) > (l.occurred_at, l.id))
+                    and exists (select 1 from history a
+                                where a.direction <> 'internal' and (a.occurred_at, a.id) >= (l.occurred_at, l.id)
+                                  and ((a.channel = 'voice' and a.ended_at is null
+                                        and a.status in ('initiated', 'ringing', 'queued', 'in_progress')
+                                        and a.occurred_at >= statement_timestamp() - interval '4 hours')
+                                       or (a.channel <> 'voice'
+                                           and a.occurred_at >= statement_timestamp() - interval '15 minutes')))
+          end
+    order by l.occurred_at desc, l.id desc
+    limit 1
 ),
 earlier as materialized (
     -- The customer's contacts within the repeat window before the current contact (or before now), summed up.
