@@ -341,6 +341,23 @@ async def test_undo_takes_back_the_display_name_the_merge_gave(
     ann = (await post(client, auth, event("c-1", "voice", ident("phone", "+14155550177"), name="Ann")))["customer_id"]
     assert await merge_and_undo(ann, bob) == ("Ann", "Ann")
 
+    # Passed on: the nameless caller absorbs Bob, then another nameless customer absorbs the caller. Undoing the first
+    # merge takes Bob's name back from both; nobody left in the group has one.
+    async def merge(survivor: str, merged: str) -> str:
+        response = await client.post(
+            f"/v1/customers/{survivor}/merge", json={"customer_id": merged, "reason": "same person"}, headers=admin
+        )
+        assert response.status_code == 200, response.text
+        return response.json()["merge"]["id"]
+
+    other = (await post(client, auth, event("d-1", "chat", ident("chat", "web:d1"))))["customer_id"]
+    first = await merge(caller, bob)
+    await merge(other, caller)
+    assert (await name_of(caller), await name_of(other)) == ("Bob", "Bob")
+    undone = await client.post(f"/v1/merges/{first}/undo", json={"reason": "wrong person"}, headers=admin)
+    assert undone.status_code == 200, undone.text
+    assert (await name_of(caller), await name_of(other), await name_of(bob)) == (None, None, "Bob")
+
 
 async def test_formatting_variants_of_one_number_are_one_identifier(
     client: AsyncTestClient, auth: dict[str, str], db: asyncpg.Connection

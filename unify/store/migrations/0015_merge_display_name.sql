@@ -1,19 +1,19 @@
--- unify: undoing a merge restores the survivor's display name too.
--- A merge gives the survivor the merged customer's display name when the survivor had none (migration 0007); the
--- undo used to leave it there, so the survivor kept the other person's name. Each merge now records the survivor's
--- name as it was (`survivor_display_name`, null: none), and its undo gives it back when the survivor still carries
--- the name the merge gave it (a name set since, by an agent or a later event, stays).
+-- unify: undoing a merge takes back the display name the merge gave.
+-- A merge gives the survivor the merged customer's display name when the survivor had none (migration 0007), and a
+-- later merge passes it on to a new root that had none; the undo used to leave it there, so the survivor kept the
+-- other person's name. Each merge now records whether its survivor had a name of its own (`survivor_named`), and its
+-- undo clears the merged customer's name from the survivor, and from each customer above it in its group that had
+-- none of its own when it absorbed it, for as long as they still show that name (a name set since stays).
 -- Merges recorded before this migration have no such record and are undone as before.
 
-alter table customer_merge add column survivor_display_name text, add column survivor_named boolean;
+alter table customer_merge add column survivor_named boolean;
 
 create function customer_merge_recorded() returns trigger
 language plpgsql
 as $$
 begin
     -- merge_customers inserts the merge before it copies the name, with both customers locked
-    select display_name, display_name is not null into new.survivor_display_name, new.survivor_named
-    from customer where id = new.survivor_id;
+    select c.display_name is not null into new.survivor_named from customer c where c.id = new.survivor_id;
     return new;
 end;
 $$;
@@ -25,13 +25,25 @@ for each row execute function customer_merge_recorded();
 create function customer_merge_undone() returns trigger
 language plpgsql
 as $$
+declare
+    v_name    text;
+    v_current uuid := new.survivor_id;
+    v_named   boolean := new.survivor_named;
 begin
-    update customer s
-    set display_name = new.survivor_display_name
-    from customer m
-    where s.id = new.survivor_id and m.id = new.merged_id
-      and not new.survivor_named
-      and s.display_name is not distinct from m.display_name;
+    select c.display_name into v_name from customer c where c.id = new.merged_id;
+    if v_name is null then
+        return null;
+    end if;
+    while not v_named loop
+        update customer set display_name = null where id = v_current and display_name = v_name;
+        exit when not found;
+        -- the merge that put this customer under another, if any: the name went on up when that one had none
+        select m.survivor_id, m.survivor_named into v_current, v_named
+        from customer c
+        join customer_merge m on m.survivor_id = c.merged_into and m.merged_id = c.id and m.undone_at is null
+        where c.id = v_current;
+        exit when not found or v_named is null;
+    end loop;
     return null;
 end;
 $$;
