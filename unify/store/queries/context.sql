@@ -51,22 +51,20 @@ current_contact as materialized (
     -- the last 4 hours) or a message of the last 15 minutes. The repeat figures count the contacts before it; with
     -- none, the lookup itself is the new contact (now).
     select l.id, l.occurred_at
-    from history l
-    where l.is_contact
-      and case when exists (select 1 from history n where n.id = $11::uuid)
-               then (l.occurred_at, l.id) <= (select n.occurred_at, n.id from history n where n.id = $11::uuid)
-               else not exists (select 1 from history later
-                                where later.is_contact and (later.occurred_at, later.id) > (l.occurred_at, l.id))
-                    and exists (select 1 from history a
-                                where a.direction <> 'internal' and (a.occurred_at, a.id) >= (l.occurred_at, l.id)
-                                  and ((a.channel = 'voice' and a.ended_at is null
-                                        and a.status in ('initiated', 'ringing', 'queued', 'in_progress')
-                                        and a.occurred_at >= statement_timestamp() - interval '4 hours')
-                                       or (a.channel <> 'voice'
-                                           and a.occurred_at >= statement_timestamp() - interval '15 minutes')))
-          end
-    order by l.occurred_at desc, l.id desc
-    limit 1
+    from (select h.id, h.occurred_at
+          from history h
+          where h.is_contact
+            and (not exists (select 1 from history n where n.id = $11::uuid)
+                 or (h.occurred_at, h.id) <= (select n.occurred_at, n.id from history n where n.id = $11::uuid))
+          order by h.occurred_at desc, h.id desc
+          limit 1) l
+    where exists (select 1 from history n where n.id = $11::uuid)
+       or exists (select 1 from history a
+                  where a.direction <> 'internal' and (a.occurred_at, a.id) >= (l.occurred_at, l.id)
+                    and ((a.channel = 'voice' and a.ended_at is null
+                          and a.status in ('initiated', 'ringing', 'queued', 'in_progress')
+                          and a.occurred_at >= statement_timestamp() - interval '4 hours')
+                         or (a.channel <> 'voice' and a.occurred_at >= statement_timestamp() - interval '15 minutes')))
 ),
 earlier as materialized (
     -- The customer's contacts within the repeat window before the current contact (or before now), summed up.
