@@ -22,7 +22,7 @@ _WHY = {
     403: "The API key lacks the scope this route needs.",
     404: "Nothing with this id (or no connector of this name).",
     409: "The request contradicts the current state (a vetoed merge, an undone undo, a decided suggestion).",
-    413: "The body is larger than UNIFY_MAX_BODY_BYTES; its first bytes are kept.",
+    413: "The body is larger than UNIFY_MAX_BODY_BYTES (imports: UNIFY_MAX_IMPORT_BYTES); its first bytes are kept.",
     415: "The body's content type is not one this route reads.",
     503: "The database is not reachable right now; retry after `Retry-After` seconds.",
 }
