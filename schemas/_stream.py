@@ -56,6 +56,15 @@ class StreamReady(Struct, frozen=True, kw_only=True):
         Meta(description="The customer asked for and the root of its merge group (re-resolved while open)."),
     ] = []
     identifiers: Annotated[list[str], Meta(description="Normalized `kind:value` identifiers.")] = []
+    identifier_customer_ids: Annotated[
+        list[UUID],
+        Meta(
+            description=(
+                "The customers those identifiers belong to (their groups' roots; re-resolved at every heartbeat): "
+                "their other interactions are sent too."
+            )
+        ),
+    ] = []
     agent: str | None = None
     queue: str | None = None
     heartbeat_seconds: float

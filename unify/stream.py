@@ -45,12 +45,15 @@ _decode_notice = msgspec.json.Decoder(InteractionNotice).decode
 @dataclass(frozen=True)
 class StreamFilter:
     """Which notices a subscriber wants: those whose customer (root id), one of whose normalized `kind:value`
-    identifiers, whose agent or whose queue is among the given ones. Any one field matching is enough."""
+    identifiers, whose agent or whose queue is among the given ones. Any one field matching is enough.
+    `identifier_customers`: the customers (root ids) the given identifiers belong to, so that a stream asked for by
+    a phone number also hears of that customer's emails and chats."""
 
     customer_ids: frozenset[UUID] = frozenset()
     identifiers: frozenset[str] = frozenset()
     agents: frozenset[str] = frozenset()
     queues: frozenset[str] = frozenset()
+    identifier_customers: frozenset[UUID] = frozenset()
 
     @property
     def empty(self) -> bool:
@@ -60,7 +63,10 @@ class StreamFilter:
     def matches(self, notice: InteractionNotice) -> bool:
         """Whether `notice` is one this filter asks for."""
         return (
-            (notice.customer_id is not None and notice.customer_id in self.customer_ids)
+            (
+                notice.customer_id is not None
+                and (notice.customer_id in self.customer_ids or notice.customer_id in self.identifier_customers)
+            )
             or (notice.agent is not None and notice.agent in self.agents)
             or (notice.queue is not None and notice.queue in self.queues)
             or (bool(self.identifiers) and not self.identifiers.isdisjoint(notice.identifiers))

@@ -2,10 +2,11 @@
 
 The filter is given as query parameters (any one matching is enough): `customer_id` (followed as the root of its
 merge group, re-resolved at every heartbeat), `phone` / `email` / `chat` / `account` (normalized exactly as ingest
-normalizes them), `agent`, `queue`. Events: `ready` (the filter as understood), then `interaction` for each notice
-(SSE `id` = the interaction id, data = `InteractionNotice`), `resync` when notices were missed, and a comment line
-every UNIFY_STREAM_HEARTBEAT_SECONDS on an idle stream. The notices come from PostgreSQL (migration 0011) through
-the worker's `InteractionFeed` (unify/stream.py)."""
+normalizes them; the customers they belong to are followed too, re-resolved likewise), `agent`, `queue`. Events:
+`ready` (the filter as understood), then `interaction` for each notice (SSE `id` = the interaction id, data =
+`InteractionNotice`), `resync` when notices were missed, and a comment line every UNIFY_STREAM_HEARTBEAT_SECONDS on
+an idle stream. The notices come from PostgreSQL (migration 0011) through the worker's `InteractionFeed`
+(unify/stream.py)."""
 
 from __future__ import annotations
 
@@ -62,6 +63,15 @@ async def _customer_root(request: Request, customer_id: UUID) -> UUID | None:
         return await conn.fetchval(_Q["customer_root"], customer_id)
 
 
+async def _identifier_roots(request: Request, identifiers: frozenset[str]) -> frozenset[UUID]:
+    """The customers (group roots) the `kind:value` identifiers belong to now; shared ones belong to nobody."""
+    if not identifiers:
+        return frozenset()
+    kinds, values = zip(*(i.split(":", 1) for i in sorted(identifiers)), strict=True)
+    async with request.app.state.pool.acquire() as conn:
+        return frozenset(r["root_id"] for r in await conn.fetch(_Q["identifier_roots"], kinds, values))
+
+
 @get(
     "/v1/stream",
     opt={"scope": "context:read"},
@@ -69,7 +79,8 @@ async def _customer_root(request: Request, customer_id: UUID) -> UUID | None:
     summary="Live notices of new and updated interactions (server-sent events)",
     description=(
         "Give at least one filter; a notice is sent when any of them matches: `customer_id` (the whole merge group "
-        "it belongs to), `phone`, `email`, `chat`, `account` (normalized as ingest normalizes), `agent`, `queue`. "
+        "it belongs to), `phone`, `email`, `chat`, `account` (normalized as ingest normalizes; the customer each "
+        "belongs to is followed too, on every channel), `agent`, `queue`. "
         "Events: `ready` (the filter, normalized), `interaction` (`id` = interaction id, data = InteractionNotice), "
         "`resync` (notices were missed: re-read the context), and a `: heartbeat` comment every "
         "UNIFY_STREAM_HEARTBEAT_SECONDS. Bulk imports send no notices."
@@ -109,6 +120,7 @@ async def stream_interactions(
         identifiers=identifiers,
         agents=frozenset({agent}) if agent else frozenset(),
         queues=frozenset({queue}) if queue else frozenset(),
+        identifier_customers=await _identifier_roots(request, identifiers),
     )
     heartbeat = float(request.app.state.settings.stream_heartbeat_seconds)
     return ServerSentEvent(
@@ -141,6 +153,7 @@ async def _events(
         ready = StreamReady(
             customer_ids=sorted(stream_filter.customer_ids),
             identifiers=sorted(stream_filter.identifiers),
+            identifier_customer_ids=sorted(stream_filter.identifier_customers),
             agent=next(iter(stream_filter.agents), None),
             queue=next(iter(stream_filter.queues), None),
             heartbeat_seconds=heartbeat,
@@ -155,8 +168,11 @@ async def _events(
                 item = _HEARTBEAT
             if item is None:  # the feed closed: the server is shutting down
                 return
-            if customer is not None and time.monotonic() >= resolve_at:
-                customer = await _follow_merges(request, subscription, customer)
+            if time.monotonic() >= resolve_at:
+                if customer is not None:
+                    customer = await _follow_merges(request, subscription, customer)
+                if stream_filter.identifiers:
+                    await _follow_identifiers(request, subscription)
                 resolve_at = time.monotonic() + heartbeat
             if item is _HEARTBEAT:
                 yield ServerSentEventMessage(data=None, comment="heartbeat")
@@ -190,6 +206,19 @@ async def _follow_merges(
     subscription.filter = dataclasses.replace(subscription.filter, customer_ids=frozenset({root, asked}))
     log.info("stream.filter_updated", customer_root=str(root))
     return asked, root
+
+
+async def _follow_identifiers(request: Request, subscription: Subscription) -> None:
+    """Re-resolve the customers the identifiers asked for belong to: a caller seen for the first time since the
+    stream opened, a merge, a detach or an identifier marked shared is followed from the next heartbeat."""
+    try:
+        roots = await _identifier_roots(request, subscription.filter.identifiers)
+    except (*DATABASE_DOWN, asyncpg.PostgresError) as exc:
+        log.warning("stream.resolve_failed", error=type(exc).__name__)
+        return
+    if roots != subscription.filter.identifier_customers:
+        subscription.filter = dataclasses.replace(subscription.filter, identifier_customers=roots)
+        log.info("stream.filter_updated", identifier_customers=len(roots))
 
 
 async def _resolve_again(request: Request, customer_id: UUID) -> UUID | None:
