@@ -322,25 +322,23 @@ async def test_c_customer_stream_follows_a_merge(server: Server) -> None:
         assert message.id == later["interaction_id"] and message.json()["customer_id"] == ada["customer_id"]
 
 
+def person_event(external_id: str, *identifiers: tuple[str, str, str], channel: str = "voice") -> dict[str, Any]:
+    """A native event carrying (kind, value, verification) identifiers."""
+    return native_event(
+        external_id,
+        channel=channel,
+        customer={"identifiers": [{"kind": k, "value": v, "verification": w} for k, v, w in identifiers]},
+        details={"type": channel},
+    )
+
+
 async def test_c_an_identifier_stream_follows_its_customer_on_every_channel(server: Server) -> None:
-    def both(external_id: str, **extra: Any) -> dict[str, Any]:
-        identifiers = [
-            {"kind": "phone", "value": "+14155550320", "verification": "carrier_attested"},
-            {"kind": "email", "value": "dora@example.com", "verification": "signed"},
-        ]
-        return native_event(external_id, customer={"identifiers": identifiers}, **extra)
-
-    def mail(external_id: str) -> dict[str, Any]:
-        identifiers = [{"kind": "email", "value": "dora@example.com", "verification": "signed"}]
-        return native_event(
-            external_id, channel="email", customer={"identifiers": identifiers}, details={"type": "email"}
-        )
-
     # Dora is known by phone and email: a stream asked for by her phone number hears of her emails too.
-    dora = await ingest(server, both("stream-i-0"))
+    phone, email = ("phone", "+14155550320", "carrier_attested"), ("email", "dora@example.com", "signed")
+    dora = await ingest(server, person_event("stream-i-0", phone, email))
     async with stream(server, phone="+1 415 555 0320") as events:
         assert events.ready["identifier_customer_ids"] == [dora["customer_id"]]
-        emailed = await ingest(server, mail("stream-i-1"))
+        emailed = await ingest(server, person_event("stream-i-1", email, channel="email"))
         message = await events.next()
         assert message.id == emailed["interaction_id"] and "phone:+14155550320" not in message.json()["identifiers"]
 
@@ -350,25 +348,11 @@ async def test_c_an_identifier_stream_follows_its_customer_on_every_channel(serv
         assert events.ready["identifier_customer_ids"] == []
         first = await ingest(server, phone_event("stream-i-2", "+14155550321"))
         assert (await events.next()).id == first["interaction_id"]
-        linked = native_event(
-            "stream-i-3",
-            customer={
-                "identifiers": [
-                    {"kind": "phone", "value": "+14155550321", "verification": "authenticated"},
-                    {"kind": "email", "value": "eve@example.com", "verification": "authenticated"},
-                ]
-            },
-        )
-        await ingest(server, linked)
+        eve_phone, eve_email = ("phone", "+14155550321", "authenticated"), ("email", "eve@example.com", "authenticated")
+        await ingest(server, person_event("stream-i-3", eve_phone, eve_email))
         await events.next()
         await asyncio.sleep(HEARTBEAT * 3)
-        eve = native_event(
-            "stream-i-4",
-            channel="email",
-            customer={"identifiers": [{"kind": "email", "value": "eve@example.com", "verification": "signed"}]},
-            details={"type": "email"},
-        )
-        later = await ingest(server, eve)
+        later = await ingest(server, person_event("stream-i-4", eve_email, channel="email"))
         assert (await events.next()).id == later["interaction_id"]
 
 
