@@ -14,7 +14,8 @@ import asyncio
 import dataclasses
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
+from typing import TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -38,6 +39,9 @@ _FILTER_PARAMETERS = ("customer_id", "phone", "email", "chat", "account", "agent
 _encode = msgspec.json.Encoder().encode
 _LISTENING_WAIT_SECONDS = 5.0
 _HEARTBEAT = object()
+
+
+_T = TypeVar("_T")
 
 
 def _identifiers(request: Request, given: dict[IdentifierKind, str | None]) -> frozenset[str]:
@@ -200,7 +204,7 @@ async def _follow_merges(
     """Re-resolve the root of the customer asked for: after a merge (or its undo) the stream follows the group it
     is in now. Returns (the id asked for, the root followed)."""
     asked, followed = customer
-    root = await _resolve_again(request, asked)
+    root = await _read_again(_customer_root(request, asked))
     if root is None or root == followed:
         return customer
     subscription.filter = dataclasses.replace(subscription.filter, customer_ids=frozenset({root, asked}))
@@ -211,21 +215,17 @@ async def _follow_merges(
 async def _follow_identifiers(request: Request, subscription: Subscription) -> None:
     """Re-resolve the customers the identifiers asked for belong to: a caller seen for the first time since the
     stream opened, a merge, a detach or an identifier marked shared is followed from the next heartbeat."""
-    try:
-        roots = await _identifier_roots(request, subscription.filter.identifiers)
-    except (*DATABASE_DOWN, asyncpg.PostgresError) as exc:
-        log.warning("stream.resolve_failed", error=type(exc).__name__)
-        return
-    if roots != subscription.filter.identifier_customers:
+    roots = await _read_again(_identifier_roots(request, subscription.filter.identifiers))
+    if roots is not None and roots != subscription.filter.identifier_customers:
         subscription.filter = dataclasses.replace(subscription.filter, identifier_customers=roots)
         log.info("stream.filter_updated", identifier_customers=len(roots))
 
 
-async def _resolve_again(request: Request, customer_id: UUID) -> UUID | None:
-    """The root of `customer_id` now, or None when it cannot be read (the database is away, the customer erased):
-    the stream then keeps its filter and tries again at the next heartbeat."""
+async def _read_again(read: Awaitable[_T]) -> _T | None:
+    """What `read` finds now, or None when it cannot be read (the database is away, the customer erased): the
+    stream then keeps its filter and tries again at the next heartbeat."""
     try:
-        return await _customer_root(request, customer_id)
+        return await read
     except (*DATABASE_DOWN, asyncpg.PostgresError) as exc:
         log.warning("stream.resolve_failed", error=type(exc).__name__)
         return None

@@ -53,9 +53,8 @@ current_contact as materialized (
     select l.id, l.occurred_at
     from (select h.id, h.occurred_at
           from history h
-          where h.is_contact
-            and (not exists (select 1 from history n where n.id = $11::uuid)
-                 or (h.occurred_at, h.id) <= (select n.occurred_at, n.id from history n where n.id = $11::uuid))
+          left join history n on n.id = $11::uuid
+          where h.is_contact and (n.id is null or (h.occurred_at, h.id) <= (n.occurred_at, n.id))
           order by h.occurred_at desc, h.id desc
           limit 1) l
     where exists (select 1 from history n where n.id = $11::uuid)
