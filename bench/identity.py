@@ -33,9 +33,9 @@ What is measured
        imported by `unify.importer.import_file` (what `unify import FILE` runs) into a fresh database, and the same
        rows, already decoded in memory, COPYed by asyncpg's `copy_records_to_table` into one table (source, external
        id, channel, time, event jsonb): events/s of both and the ratio (target ≥ 0.3). The import's time is split by
-       step (from what each chunk recorded), with the rows the linking rule had to take one by one: each identifier's
-       first sighting and each event naming several customers; rows whose identifiers one customer owns already are
-       recorded set-based.
+       step (from what each chunk recorded), with the rows the linking rule had to take one by one (an identifier's
+       first sighting next to others, each event naming several customers); rows whose identifiers one customer owns
+       already, and first contacts of an identifier the chunk names only alone, are linked set-based.
 
 How
     An embedded PostgreSQL in a temporary directory; unify and the bare app started as bench/ingest.py starts them
@@ -811,12 +811,13 @@ def print_report(report: dict[str, Any]) -> None:
         p = bulk["import"]["phases"]
         linked = p["rows_linked"] or 0
         print(
-            f"import phases: {p['rows_recorded']} rows recorded set-based, {linked} through the linking rule "
+            f"import phases: set-based {p['rows_recorded']} rows of known identifiers and {p['rows_first']} first "
+            f"contacts, {linked} through the linking rule "
             f"({p['linked_new']} naming a new identifier, {p['linked_bridge']} naming several customers); ms: "
             f"prepare {p['prepare_ms']} (in a thread), raw+COPY {p['stage_ms']}, upsert {p['upsert_ms']}, "
             f"classify {p['classify_ms']}, "
             f"rule {p['link_ms']} ({(p['link_ms'] or 0) / max(linked, 1):.2f} per row), set-based record "
-            f"{p['record_ms']}, apply total {p['apply_ms']}"
+            f"{p['record_ms']} (with the first contacts), apply total {p['apply_ms']}"
         )
         quality_lines("imported", bulk["quality"])
 

@@ -401,6 +401,51 @@ async def test_concurrent_runs_of_one_import_apply_each_chunk_once(
     assert await db.fetchval("select count(*) from import_chunk") == 10
 
 
+async def test_first_contact_linked_in_bulk_yields_to_an_ingest_that_took_it_first(
+    database_url: str, db: asyncpg.Connection, options: IngestOptions
+) -> None:
+    # A caller's first two texts in a chunk are first contacts, linked in bulk; streaming ingest links the same
+    # number in a transaction still open while the chunk is classified. The import then waits for it and, the
+    # number taken, leaves those rows to the rule: one customer, the one ingest made.
+    events = [event(f"sms-{i}", "sms", ident("phone", "+1 415 555 0177"), name="Dora") for i in range(2)]
+    events.append(event("mail-1", "email", ident("email", "eve@example.com")))
+    ingest = await connect(database_url)
+    pool = await open_pool(database_url, min_size=1, max_size=2)
+    try:
+        transaction = ingest.transaction()
+        await transaction.start()
+        streamed = await ingest.fetchval(
+            "select link_interaction_identifiers(null, '{phone}', '{+14155550177}', '{authenticated}', now(), "
+            "null, '{}')"
+        )
+        importing = asyncio.ensure_future(run_import(pool, jsonl(events), options))
+        for _ in range(200):
+            waiting = await db.fetchval(
+                "select count(*) from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()"
+            )
+            if waiting or importing.done():
+                break
+            await asyncio.sleep(0.05)
+        assert waiting == 1, "the import did not wait for the open ingest"
+        await transaction.commit()
+        report = await importing
+    finally:
+        await pool.close()
+        await ingest.close()
+    assert report.imported == 3 and report.customers_created == 1  # Eve's
+    owners = await db.fetch(
+        "select i.external_id, interaction_customer(i.id) as customer from interaction i order by 1"
+    )
+    assert {r["external_id"]: r["customer"] for r in owners if r["external_id"] != "mail-1"} == {
+        "sms-0": streamed,
+        "sms-1": streamed,
+    }
+    phone = await db.fetchrow("select * from identifier where kind = 'phone'")
+    assert phone["customer_id"] == streamed and phone["linked_by_interaction"] is None
+    assert await db.fetchval("select count(*) from customer") == 2  # ingest's and Eve's: none made for nothing
+    assert await db.fetchval("select display_name from customer where id = $1", streamed) == "Dora"
+
+
 CONTACTS = (
     "AccountNo,Email,Mobile,FullName,Notes\n"
     'AC-100,Ada <ADA@example.com>,(415) 555-0100,Ada Lovelace,"likes\n'
@@ -448,6 +493,29 @@ async def test_csv_contacts_link_account_email_and_phone_into_one_customer(
     assert (again.imported, again.duplicates, again.customers_created) == (0, 2, 0)
     chunk = await db.fetchrow("select * from raw_event where status = 'processed' and content_type = 'text/csv'")
     assert open_raw(chunk) == CONTACTS.encode()
+
+
+async def test_csv_of_phone_numbers_alone_makes_one_customer_per_number(
+    pool: asyncpg.Pool, db: asyncpg.Connection, options: IngestOptions
+) -> None:
+    # Every row a first contact linked in bulk: counted as imported, the first name given kept.
+    data = "Mobile,FullName\n(415) 555-0101,\n+1 415 555 0101,Ann\n(212) 555 0199,Ben\n415.555.0101,Annie\n"
+    report = await run_import(
+        pool, data.encode(), options, name="phones.csv", mapping=parse_mapping("phone=Mobile,name=FullName")
+    )
+    assert (report.imported, report.duplicates, report.customers_created) == (4, 0, 2)
+    rows = await db.fetch(
+        """select d.value, d.link_rule, c.display_name from identifier d join customer c on c.id = d.customer_id
+           order by d.value"""
+    )
+    assert [tuple(r) for r in rows] == [
+        ("+12125550199", "first-contact", "Ben"),
+        ("+14155550101", "first-contact", "Ann"),
+    ]
+    again = await run_import(
+        pool, data.encode(), options, name="phones-again.csv", mapping=parse_mapping("phone=Mobile")
+    )
+    assert (again.imported, again.duplicates, again.customers_created) == (0, 4, 0)
 
 
 async def test_csv_mapping_errors_are_clear(pool: asyncpg.Pool, options: IngestOptions) -> None:

@@ -1,8 +1,9 @@
 """Bulk import and backfill: a file of native events (JSONL) or of CRM contacts (CSV), loaded chunk by chunk.
 
 Each chunk of lines is one transaction: its lines kept raw as one `raw_event` (sealed like every raw body), its rows
-COPYed into a temporary table, then applied by migration 0009's functions: interactions upserted set-based with the
-folding of streaming ingest, identities resolved by the same linking rule (`link_interaction_identifiers`), and the
+COPYed into a temporary table, then applied by the functions of migrations 0009 and 0016: interactions upserted
+set-based with the folding of streaming ingest, identities resolved as the linking rule (`link_interaction_identifiers`)
+resolves them (set-based where its outcome is known in advance: identifiers already known, first contacts), and the
 chunk recorded as committed. An import is named by the file's SHA-256, its format and the column mapping, so running
 it again skips the chunks already committed: an interrupted import resumes, a finished one is a no-op.
 
@@ -113,6 +114,7 @@ _COUNTS = (
     "updated",
     "duplicates",
     "recorded",
+    "first",
     "linked",
     "linked_new",
     "linked_bridge",
@@ -595,13 +597,15 @@ async def _apply_chunk(
             staged_at = time.perf_counter()
             staged()
             counts.update(dict(await conn.fetchrow(_Q["apply_events"], raw_event_id, run.policy)))
+            counts["first"] = await conn.fetchval(_Q["first_contacts"])
         elif chunk.rows:
             await conn.execute(_Q["create_contact_stage"])
             await conn.copy_records_to_table("import_contact_stage", records=chunk.rows, columns=_CONTACT_COLUMNS)
             staged_at = time.perf_counter()
             staged()
             counts.update(dict(await conn.fetchrow(_Q["link_contacts"], run.policy)))
-            counts["created"], counts["duplicates"] = counts["linked"], counts["recorded"]
+            counts["first"] = await conn.fetchval(_Q["first_contacts"])
+            counts["created"], counts["duplicates"] = counts["first"] + counts["linked"], counts["recorded"]
         applied = time.perf_counter()
         counts.update(
             invalid=len(chunk.rejected),

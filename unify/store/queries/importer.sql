@@ -64,6 +64,11 @@ select o_created as created, o_updated as updated, o_duplicates as duplicates, o
        o_record_ms as record_ms
 from import_apply_events($1, $2);
 
+-- name: first_contacts
+-- After apply_events or link_contacts, in the same transaction: the rows linked in bulk as first contacts of their
+-- identifier (migration 0016).
+select count(*) from import_way where way = 'first';
+
 -- name: create_contact_stage
 create temp table import_contact_stage (
     ord          integer not null,
@@ -90,9 +95,10 @@ analyze identifier, customer, identifier_usage;
 
 -- name: chunk_totals
 -- Where an import's time went, from what each chunk recorded of itself: rows by the way identities were resolved
--- (set-based, or by the rule: naming a new identifier, naming several customers) and milliseconds per step (prepare
--- runs in a thread, overlapping the database steps).
-select sum((counts ->> 'recorded')::int) as rows_recorded, sum((counts ->> 'linked')::int) as rows_linked,
+-- (set-based: already known, or first contacts linked in bulk; or by the rule: naming a new identifier, naming
+-- several customers) and milliseconds per step (prepare runs in a thread, overlapping the database steps).
+select sum((counts ->> 'recorded')::int) as rows_recorded, sum((counts ->> 'first')::int) as rows_first,
+       sum((counts ->> 'linked')::int) as rows_linked,
        sum((counts ->> 'linked_new')::int) as linked_new, sum((counts ->> 'linked_bridge')::int) as linked_bridge,
        round(sum((counts ->> 'prepare_ms')::numeric)) as prepare_ms,
        round(sum((counts ->> 'stage_ms')::numeric)) as stage_ms,
