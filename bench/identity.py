@@ -35,7 +35,8 @@ What is measured
        id, channel, time, event jsonb): events/s of both and the ratio (target ≥ 0.3). The import's time is split by
        step (from what each chunk recorded), with the rows the linking rule had to take one by one (an identifier's
        first sighting next to others, each event naming several customers); rows whose identifiers one customer owns
-       already, and first contacts of an identifier the chunk names only alone, are linked set-based.
+       already, and the first contacts of identifiers nobody knew that the chunk names only together (a first call,
+       a first login naming an account and a phone), are linked set-based.
 
 How
     An embedded PostgreSQL in a temporary directory; unify and the bare app started as bench/ingest.py starts them

@@ -98,7 +98,8 @@ async def state(conn: asyncpg.Connection) -> dict[str, Any]:
     interactions = await conn.fetch(
         """select source, external_id, channel, direction, status, revision, occurred_at, answered_at, ended_at,
                   agent, queue, thread_key, subject, reason, disposition, queue_wait_seconds, hold_seconds,
-                  talk_seconds, transfer_count, event, identified, redactions, interaction_customer(id) as customer
+                  talk_seconds, transfer_count, event, identified, redactions, interaction_customer(id) as customer,
+                  (select d.kind || ':' || d.value from identifier d where d.id = owner_identifier_id) as owner
            from interaction order by source, external_id"""
     )
     # Customers as the partition of interactions they make (their ids differ between the databases).
@@ -212,6 +213,43 @@ async def test_import_matches_streaming_when_identifiers_are_already_known(
     finally:
         await pool.close()
     assert report.customers_created == 0
+
+
+async def test_first_contacts_named_together_import_as_they_stream(
+    client: AsyncTestClient,
+    auth: dict[str, str],
+    db: asyncpg.Connection,
+    other_database_url: str,
+    options: IngestOptions,
+) -> None:
+    # Sets of identifiers nobody knew, each named only together: linked in bulk, with the ids the rule would draw
+    # (the interaction's owner among equals is the identifier inserted first). A set with two account numbers is
+    # split by the limit, which only the rule does.
+    zoe = (ident("account", "AC-7", "authenticated"), ident("email", "zoe@example.com", "authenticated"))
+    events = [
+        event("chat-1", "chat", *zoe, ident("phone", "+1 415 555 0123", "authenticated"), name="Zoe"),
+        event("call-1", "voice", ident("phone", "+1 212 555 0187", "carrier_attested")),
+        event("chat-2", "chat", *zoe, ident("phone", "(415) 555-0123", "carrier_attested")),
+        event("chat-3", "chat", ident("account", "AC-8", "authenticated"), ident("account", "AC-9", "authenticated")),
+        event("call-2", "voice", ident("phone", "+1 212 555 0187"), name="Yan"),
+    ]
+    for body in events:
+        response = await client.post("/v1/interactions", json=body, headers=auth)
+        assert response.status_code in (200, 201), response.text
+
+    pool = await open_pool(other_database_url, min_size=1, max_size=2)
+    try:
+        report = await run_import(pool, jsonl(events), options)
+        imported = await connect(other_database_url)
+        try:
+            assert await state(imported) == await state(db)
+            counts = await imported.fetchval("select counts from import_chunk")
+        finally:
+            await imported.close()
+    finally:
+        await pool.close()
+    assert (counts["first"], counts["linked"]) == (4, 1)
+    assert report.customers_created == 4  # Zoe, Yan, and AC-8 and AC-9 apart (a conflicting suggestion)
 
 
 def random_history(seed: int, count: int = 160) -> list[dict[str, Any]]:
