@@ -93,6 +93,13 @@ async def run_import(
     return await import_file(pool, ImportSource.from_bytes(name, data), fmt=fmt, options=options, **kwargs)
 
 
+async def stream(client: AsyncTestClient, auth: dict[str, str], events: list[dict[str, Any]]) -> None:
+    """Ingest the events one request each, as a platform streams them."""
+    for body in events:
+        response = await client.post("/v1/interactions", json=body, headers=auth)
+        assert response.status_code in (200, 201), response.text
+
+
 async def state(conn: asyncpg.Connection) -> dict[str, Any]:
     """Everything streaming and import must agree on, without ids or times of processing."""
     interactions = await conn.fetch(
@@ -157,9 +164,7 @@ async def test_jsonl_import_is_what_streaming_makes(
     chunk_size: int,
 ) -> None:
     events = history()
-    for body in events:
-        response = await client.post("/v1/interactions", json=body, headers=auth)
-        assert response.status_code in (200, 201), response.text
+    await stream(client, auth, events)
 
     pool = await open_pool(other_database_url, min_size=1, max_size=2)
     try:
@@ -197,9 +202,7 @@ async def test_import_matches_streaming_when_identifiers_are_already_known(
         for e in events
     ]
     later[2]["customer"] = {**later[2]["customer"], "display_name": "Ada L."}
-    for body in events + later:
-        response = await client.post("/v1/interactions", json=body, headers=auth)
-        assert response.status_code in (200, 201), response.text
+    await stream(client, auth, events + later)
 
     pool = await open_pool(other_database_url, min_size=1, max_size=2)
     try:
@@ -233,9 +236,7 @@ async def test_first_contacts_named_together_import_as_they_stream(
         event("chat-3", "chat", ident("account", "AC-8", "authenticated"), ident("account", "AC-9", "authenticated")),
         event("call-2", "voice", ident("phone", "+1 212 555 0187"), name="Yan"),
     ]
-    for body in events:
-        response = await client.post("/v1/interactions", json=body, headers=auth)
-        assert response.status_code in (200, 201), response.text
+    await stream(client, auth, events)
 
     pool = await open_pool(other_database_url, min_size=1, max_size=2)
     try:
@@ -301,9 +302,7 @@ async def test_random_histories_import_as_they_stream(
 ) -> None:
     events = random_history(seed)
     half = len(events) // 2
-    for body in events:
-        response = await client.post("/v1/interactions", json=body, headers=auth)
-        assert response.status_code in (200, 201), response.text
+    await stream(client, auth, events)
 
     pool = await open_pool(other_database_url, min_size=1, max_size=2)
     try:
@@ -517,10 +516,10 @@ async def test_csv_contacts_link_account_email_and_phone_into_one_customer(
     assert {(r["link_verification"], r["linked_by"]) for r in rows} == {("authenticated", "import:crm.csv")}
 
     # A later call from that number, written differently, finds the CRM customer.
-    stream = await run_import(
+    calls = await run_import(
         pool, jsonl([event("call-9", "voice", ident("phone", "+1 415 555 0100"))]), options, name="calls.jsonl"
     )
-    assert stream.customers_created == 0
+    assert calls.customers_created == 0
     customer = await db.fetchval("select interaction_customer(id) from interaction where external_id = 'call-9'")
     assert customer == ada[0]["root_id"]
 
