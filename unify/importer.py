@@ -1,11 +1,12 @@
 """Bulk import and backfill: a file of native events (JSONL) or of CRM contacts (CSV), loaded chunk by chunk.
 
 Each chunk of lines is one transaction: its lines kept raw as one `raw_event` (sealed like every raw body), its rows
-COPYed into a temporary table, then applied by the functions of migrations 0009 and 0016: interactions upserted
-set-based with the folding of streaming ingest, identities resolved as the linking rule (`link_interaction_identifiers`)
-resolves them (set-based where its outcome is known in advance: identifiers already known, first contacts), and the
-chunk recorded as committed. An import is named by the file's SHA-256, its format and the column mapping, so running
-it again skips the chunks already committed: an interrupted import resumes, a finished one is a no-op.
+COPYed into a temporary table, then applied by the chunk functions of migrations 0009, 0016 and 0017: interactions
+upserted set-based with the folding of streaming ingest, identities resolved as the linking rule
+(`link_interaction_identifiers`) resolves them (set-based where its outcome is known in advance: identifiers already
+known, first contacts), the interactions' owners derived once, and the chunk recorded as committed. An import is
+named by the file's SHA-256, its format and the column mapping, so running it again skips the chunks already
+committed: an interrupted import resumes, a finished one is a no-op.
 
 A line that is not a valid event (validated exactly as `POST /v1/interactions` validates) or contact does not stop
 the import: it is reported with its line number and kept raw with its error, like every rejected input.
@@ -597,15 +598,16 @@ async def _apply_chunk(
             staged_at = time.perf_counter()
             staged()
             counts.update(dict(await conn.fetchrow(_Q["apply_events"], raw_event_id, run.policy)))
-            counts["first"] = await conn.fetchval(_Q["first_contacts"])
         elif chunk.rows:
             await conn.execute(_Q["create_contact_stage"])
             await conn.copy_records_to_table("import_contact_stage", records=chunk.rows, columns=_CONTACT_COLUMNS)
             staged_at = time.perf_counter()
             staged()
             counts.update(dict(await conn.fetchrow(_Q["link_contacts"], run.policy)))
+        if chunk.rows:
             counts["first"] = await conn.fetchval(_Q["first_contacts"])
-            counts["created"], counts["duplicates"] = counts["first"] + counts["linked"], counts["recorded"]
+            if run.fmt == "csv":  # a contact is new when its row was linked, as a first contact or by the rule
+                counts["created"], counts["duplicates"] = counts["first"] + counts["linked"], counts["recorded"]
         applied = time.perf_counter()
         counts.update(
             invalid=len(chunk.rejected),
