@@ -54,7 +54,8 @@ begin
     -- sorted by normalization); `within_limit`: the row names no more identifiers of its kind than the limit.
     create temp table import_ident on commit drop as
     select i.*,
-           min(i.row_set) over identifier = max(i.row_set) over identifier as alone,
+           min(i.row_kinds) over identifier = max(i.row_kinds) over identifier
+               and min(i.row_values) over identifier = max(i.row_values) over identifier as alone,
            count(*) over (partition by i.ord, i.kind) <= coalesce((v_limits ->> i.kind)::integer, 2147483647)
                as within_limit,
            -- Whether the group has a name matters only to a row that brings one.
@@ -64,8 +65,7 @@ begin
         select l.ord, l.display_name, t.kind, t.value, t.level, verification_rank(t.level) as rank,
                d.id as identifier_id, d.customer_id, d.shared,
                (select c.root_id from customer c where c.id = d.customer_id) as root_id,
-               l.kinds as row_kinds, l.vals as row_values,
-               array_to_string(l.kinds || l.vals, e'\x1f') collate "C" as row_set
+               l.kinds as row_kinds, l.vals as row_values
         from import_link l
         cross join lateral unnest(l.kinds, l.vals, l.levels) as t (kind, value, level)
         left join lateral (
