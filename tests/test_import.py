@@ -20,7 +20,7 @@ from tests.events import native_event
 from tests.raw import TEST_KEYRING, open_raw
 from unify import cli
 from unify.errors import BadRequest
-from unify.importer import ImportSource, import_file, parse_mapping
+from unify.importer import DEFAULT_CHUNK_SIZE, ImportSource, import_file, parse_mapping
 from unify.ingest import IngestOptions
 from unify.privacy.setup import ingest_options
 from unify.settings import Settings
@@ -154,6 +154,28 @@ async def state(conn: asyncpg.Connection) -> dict[str, Any]:
     }
 
 
+async def import_elsewhere(
+    url: str,
+    options: IngestOptions,
+    files: list[tuple[str, list[dict[str, Any]]]],
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> tuple[list[ImportReport], dict[str, Any], list[dict[str, Any]]]:
+    """Import each (name, events) file in turn into the database at `url`: the reports, the database's `state`, and
+    what each chunk recorded of itself."""
+    pool = await open_pool(url, min_size=1, max_size=2)
+    try:
+        reports = [
+            await run_import(pool, jsonl(events), options, name=name, chunk_size=chunk_size) for name, events in files
+        ]
+        async with pool.acquire() as conn:
+            counts = [
+                r["counts"] for r in await conn.fetch("select counts from import_chunk order by import_id, chunk_no")
+            ]
+            return reports, await state(conn), counts
+    finally:
+        await pool.close()
+
+
 @pytest.mark.parametrize("chunk_size", [1, 4, 1000])
 async def test_jsonl_import_is_what_streaming_makes(
     client: AsyncTestClient,
@@ -166,16 +188,10 @@ async def test_jsonl_import_is_what_streaming_makes(
     events = history()
     await stream(client, auth, events)
 
-    pool = await open_pool(other_database_url, min_size=1, max_size=2)
-    try:
-        report = await run_import(pool, jsonl(events), options, chunk_size=chunk_size)
-        imported = await connect(other_database_url)
-        try:
-            assert await state(imported) == await state(db)
-        finally:
-            await imported.close()
-    finally:
-        await pool.close()
+    [report], imported, _ = await import_elsewhere(
+        other_database_url, options, [("history.jsonl", events)], chunk_size=chunk_size
+    )
+    assert imported == await state(db)
 
     assert (report.imported, report.updated, report.duplicates) == (12, 1, 1)  # call-1: rev 3 then 2 fills, 1 lost
     assert report.unidentified == 1  # the anonymous call
@@ -204,17 +220,10 @@ async def test_import_matches_streaming_when_identifiers_are_already_known(
     later[2]["customer"] = {**later[2]["customer"], "display_name": "Ada L."}
     await stream(client, auth, events + later)
 
-    pool = await open_pool(other_database_url, min_size=1, max_size=2)
-    try:
-        await run_import(pool, jsonl(events), options, name="first.jsonl")
-        report = await run_import(pool, jsonl(later), options, name="later.jsonl")
-        imported = await connect(other_database_url)
-        try:
-            assert await state(imported) == await state(db)
-        finally:
-            await imported.close()
-    finally:
-        await pool.close()
+    [_, report], imported, _ = await import_elsewhere(
+        other_database_url, options, [("first.jsonl", events), ("later.jsonl", later)]
+    )
+    assert imported == await state(db)
     assert report.customers_created == 0
 
 
@@ -238,17 +247,8 @@ async def test_first_contacts_named_together_import_as_they_stream(
     ]
     await stream(client, auth, events)
 
-    pool = await open_pool(other_database_url, min_size=1, max_size=2)
-    try:
-        report = await run_import(pool, jsonl(events), options)
-        imported = await connect(other_database_url)
-        try:
-            assert await state(imported) == await state(db)
-            counts = await imported.fetchval("select counts from import_chunk")
-        finally:
-            await imported.close()
-    finally:
-        await pool.close()
+    [report], imported, [counts] = await import_elsewhere(other_database_url, options, [("history.jsonl", events)])
+    assert imported == await state(db)
     assert (counts["first"], counts["linked"]) == (4, 1)
     assert report.customers_created == 4  # Zoe, Yan, and AC-8 and AC-9 apart (a conflicting suggestion)
 
@@ -304,21 +304,11 @@ async def test_random_histories_import_as_they_stream(
     half = len(events) // 2
     await stream(client, auth, events)
 
-    pool = await open_pool(other_database_url, min_size=1, max_size=2)
-    try:
-        await run_import(pool, jsonl(events[:half]), options, name="first.jsonl", chunk_size=chunk_size)
-        await run_import(pool, jsonl(events[half:]), options, name="second.jsonl", chunk_size=chunk_size)
-        imported = await connect(other_database_url)
-        try:
-            assert await state(imported) == await state(db)
-            ways = await imported.fetchrow(
-                """select sum((counts ->> 'recorded')::int) as recorded, sum((counts ->> 'linked')::int) as linked
-                   from import_chunk"""
-            )
-        finally:
-            await imported.close()
-    finally:
-        await pool.close()
+    _, imported, counts = await import_elsewhere(
+        other_database_url, options, [("first.jsonl", events[:half]), ("second.jsonl", events[half:])], chunk_size
+    )
+    assert imported == await state(db)
+    ways = {way: sum(c[way] for c in counts) for way in ("recorded", "linked")}
     assert ways["recorded"] > 0 and ways["linked"] > 0  # both ways were taken
     assert await db.fetchval("select count(*) from customer_merge") > 0
     assert await db.fetchval("select count(*) from merge_suggestion") > 0
