@@ -4,10 +4,11 @@
 -- unlinked (row trigger, refreshing every interaction carrying it). Inside an import chunk the linking rule, taking
 -- rows one by one, fires them thousands of times, and a busy identifier (a switchboard being marked shared) has its
 -- interactions derived again each time. Nothing in the rule reads the owners (they only serve reads), so a chunk now
--- defers them (`unify.owners_deferred`): the link triggers stand aside, the identifier trigger only notes the
--- identifier, and at the end of the chunk the owners of its interactions and of those carrying a noted identifier are
--- derived once, with the same locks the triggers take, in the same order. The owners are the same (a function of the
--- links and identifiers as the chunk leaves them); the import tests compare them with streaming ingest's.
+-- defers them (`unify.owners_deferred`): the link triggers stand aside, the identifier triggers give way to ones
+-- that only note the identifier, and at the end of the chunk the owners of its interactions and of those carrying a
+-- noted identifier are derived once, with the same locks the triggers take, in the same order. The owners are the
+-- same (a function of the links and identifiers as the chunk leaves them); the import tests compare them with
+-- streaming ingest's.
 
 drop trigger interaction_link_inserted on interaction_identifier;
 create trigger interaction_link_inserted after insert on interaction_identifier
@@ -33,34 +34,40 @@ create trigger interaction_links_updated_in_bulk after update on interaction_ide
                              and current_setting('unify.owners_deferred', true) is distinct from 'on')
     execute function interaction_links_changed();
 
-create or replace function identifier_ownership_changed() returns trigger
+-- The identifier triggers of 0014 stand aside too; these note the identifier instead.
+create function identifier_ownership_noted() returns trigger
 language plpgsql
 as $$
-declare
-    v_carrying uuid[];
 begin
-    if current_setting('unify.owners_deferred', true) = 'on' then
-        insert into import_owner_identifier (identifier_id)
-        values (case tg_op when 'DELETE' then old.id else new.id end)
-        on conflict do nothing;
-        return null;
-    end if;
-    -- The interactions carrying it, locked in id order first: one that an ingest is adding links to right now is
-    -- waited for, so that the refresh (a statement of its own, with a snapshot taken after the wait) sees those
-    -- links too. Without the lock, an ingest linking another identifier to the same interaction at the same moment
-    -- would rank it against this identifier as it was, and this refresh would not see the new link.
-    select coalesce(array_agg(l.id order by l.id), '{}') into v_carrying
-    from (select i.id from interaction i
-          where i.id in (select ii.interaction_id from interaction_identifier ii
-                         where ii.identifier_id = case tg_op when 'DELETE' then old.id else new.id end)
-          order by i.id
-          for update of i) as l;
-    if cardinality(v_carrying) > 0 then  -- an identifier being linked for the first time usually has none yet
-        perform refresh_interaction_owners(v_carrying);
-    end if;
+    insert into import_owner_identifier (identifier_id)
+    values (case tg_op when 'DELETE' then old.id else new.id end)
+    on conflict do nothing;
     return null;
 end;
 $$;
+
+drop trigger identifier_ownership_updated on identifier;
+create trigger identifier_ownership_updated after update on identifier
+    for each row
+    when ((old.shared is distinct from new.shared
+           or (old.customer_id is null) <> (new.customer_id is null)
+           or old.linked_at is distinct from new.linked_at)
+          and current_setting('unify.owners_deferred', true) is distinct from 'on')
+    execute function identifier_ownership_changed();
+create trigger identifier_ownership_noted after update on identifier
+    for each row
+    when ((old.shared is distinct from new.shared
+           or (old.customer_id is null) <> (new.customer_id is null)
+           or old.linked_at is distinct from new.linked_at)
+          and current_setting('unify.owners_deferred', true) = 'on')
+    execute function identifier_ownership_noted();
+drop trigger identifier_ownership_deleted on identifier;
+create trigger identifier_ownership_deleted after delete on identifier
+    for each row when (current_setting('unify.owners_deferred', true) is distinct from 'on')
+    execute function identifier_ownership_changed();
+create trigger identifier_ownership_deleted_noted after delete on identifier
+    for each row when (current_setting('unify.owners_deferred', true) = 'on')
+    execute function identifier_ownership_noted();
 
 -- Migration 0016's chunk step, unchanged, now run with the owners deferred by the function of its name below.
 alter function import_link_staged(jsonb) rename to import_link_staged_rows;
