@@ -484,6 +484,7 @@ def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
         render_html,
         thresholds_of,
     )
+    from unify.store import migrate, open_pool
 
     suffix = Path(args.output).suffix.lower().lstrip(".") if args.output and args.output != "-" else ""
     fmt = output_format(
@@ -498,16 +499,21 @@ def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
         def advance(description: str, done: int, total: int) -> None:
             progress.update(task, description=description, completed=done, total=total)
 
-        return await _with_connection(
-            dsn,
-            lambda conn: consistency_report(
-                conn,
+        # no statement timeout: a report over years of interactions takes as long as it takes
+        pool = await open_pool(dsn, min_size=1, max_size=settings.audit_connections, command_timeout=None)
+        try:
+            async with pool.acquire() as conn:
+                await migrate(conn)
+            return await consistency_report(
+                pool,
                 asked,
                 repeat_window_days=settings.repeat_window_days,
                 thresholds=thresholds_of(settings),
+                connections=settings.audit_connections,
                 progress=advance,
-            ),
-        )
+            )
+        finally:
+            await pool.close()
 
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, TimeElapsedColumn(), transient=True, console=Console(stderr=True)) as progress:

@@ -43,6 +43,7 @@
 | `UNIFY_AUDIT_RATE_DIFFERENCE` | `0.10` | Smallest difference of a rate (absolute, 0–1) reported as a deviation. |
 | `UNIFY_AUDIT_WAIT_RATIO` | `1.5` | Smallest ratio of median waits (either way) reported as a deviation. |
 | `UNIFY_AUDIT_SIGNIFICANCE` | `0.01` | Largest p-value (z-test for rates, Mood's median test for waits) flagged. |
+| `UNIFY_AUDIT_CONNECTIONS` | `2` | Database connections a consistency report works on at once (if free in the pool). |
 """
 
 from __future__ import annotations
@@ -111,6 +112,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     audit_rate_difference: float = 0.10
     audit_wait_ratio: float = 1.5
     audit_significance: float = 0.01
+    audit_connections: int = 2
 
     @property
     def embedded_pgdata(self) -> Path:
@@ -164,6 +166,7 @@ _ENV_FIELDS = {
     "audit_rate_difference": ("UNIFY_AUDIT_RATE_DIFFERENCE",),
     "audit_wait_ratio": ("UNIFY_AUDIT_WAIT_RATIO",),
     "audit_significance": ("UNIFY_AUDIT_SIGNIFICANCE",),
+    "audit_connections": ("UNIFY_AUDIT_CONNECTIONS",),
 }
 
 
@@ -206,6 +209,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         raise ConfigurationError("UNIFY_AUDIT_WAIT_RATIO must be more than 1")
     if not 0 < settings.audit_significance < 1:
         raise ConfigurationError("UNIFY_AUDIT_SIGNIFICANCE must be in (0, 1)")
+    if settings.audit_connections < 1:
+        raise ConfigurationError("UNIFY_AUDIT_CONNECTIONS must be at least 1")
     if settings.max_body_bytes < 1024:
         raise ConfigurationError("UNIFY_MAX_BODY_BYTES must be at least 1024")
     if settings.max_import_bytes < 1024:

@@ -6,9 +6,13 @@ counts the database returned (a two-proportion z-test for rates, Mood's median t
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
 import time
+import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,7 +35,7 @@ from schemas import (
 )
 from unify.audit.params import CHANNELS, AuditRequest
 from unify.settings import Settings
-from unify.store import load_queries
+from unify.store import DATABASE_UNREACHABLE, load_queries
 
 log = structlog.get_logger("unify.audit")
 _Q = load_queries("audit")
@@ -44,20 +48,93 @@ HISTOGRAM_EDGES: tuple[float, ...] = (0, 30, 60, 120, 300, 600, 1800, 3600)
 
 CHANNEL_WORDS = {"voice": "phone", "sms": "SMS", "email": "email", "chat": "chat"}
 
-_STEPS = (
-    ("ordering each customer's interactions of the range", "prepare_legs"),
-    ("following journeys", "prepare_journeys"),
-    ("per-channel figures", "figures_channels"),
-    ("journey waits", "figures_journeys"),
-    ("channel switches", "figures_switches"),
-    ("reasons × channels", "figures_reasons"),
-    ("rates for the tests", "figures_rate_counts"),
-    ("Mood's median tests", "figures_wait_tests"),
-    ("wait distributions", "figures_wait_histogram"),
-    ("promises", "figures_promises"),
-    ("identity health", "identity_health"),
-)
-STEP_COUNT = len(_STEPS)
+
+@dataclass(frozen=True)
+class _Step:
+    """One statement of a report, run in a transaction of its own on whichever of the report's connections is free
+    once the steps it `needs` are done; its rows are kept under `key`."""
+
+    key: str
+    query: str
+    description: str
+    needs: tuple[str, ...] = ()
+    args: Callable[[dict[str, Any]], tuple[Any, ...]] = lambda rows: ()
+    call: str = "fetch"  # "execute" (a table made or filled), "fetch" (rows) or "fetchrow" (one row)
+
+
+STEP_COUNT = 16
+"""Steps of a report on two connections (the range and the tables, the legs in two parts, the journeys, the
+reasons, ten figures); the progress callback is told the actual count."""
+
+RUN_SWEEP_AGE = timedelta(days=1)
+"""A run still recorded this long after it started was left behind by a process that stopped mid-report."""
+
+
+def _steps(request: AuditRequest, window: timedelta, settled_by: datetime, now: datetime, parts: int) -> list[_Step]:
+    """The steps of a report, most urgent first: the range, then its legs in `parts` parts (one per connection),
+    then the journeys and the figures (the longest first, so that the connections finish together)."""
+    filters = (request.channel, request.reason, request.queue)
+    legs = tuple(f"legs {part}" for part in range(parts))
+    journeys = ("prepare_journeys",)
+    return [
+        _Step(
+            "prepare_range",
+            "prepare_range",
+            "reading the range's interactions and their owners",
+            args=lambda rows: (request.start, request.end, window),
+            call="execute",
+        ),
+        _Step("create_tables", "create_tables", "creating the report's tables", call="execute"),
+        *(
+            _Step(
+                key,
+                "prepare_legs",
+                "ordering each customer's interactions of the range"
+                + (f" (part {part + 1} of {parts})" if parts > 1 else ""),
+                needs=("prepare_range", "create_tables"),
+                args=lambda rows, part=part: (window, settled_by, parts, part),
+                call="execute",
+            )
+            for part, key in enumerate(legs)
+        ),
+        _Step(
+            "prepare_journeys",
+            "prepare_journeys",
+            "following journeys",
+            legs,
+            lambda rows: (window, settled_by),
+            "execute",
+        ),
+        _Step("range_reasons", "range_reasons", "reasons of the range", legs, lambda rows: filters),
+        # the Mood tests number their cells after the reasons of the range's contacts
+        _Step(
+            "first_answer_tests",
+            "figures_wait_tests",
+            "Mood's median tests of first-answer waits",
+            ("range_reasons",),
+            lambda rows: (*filters, [r["reason"] for r in rows["range_reasons"]], 1),
+        ),
+        _Step(
+            "journey_wait_tests",
+            "figures_wait_tests",
+            "Mood's median tests of journey waits",
+            ("prepare_journeys", "range_reasons"),
+            lambda rows: (*filters, [r["reason"] for r in rows["range_reasons"]], 2),
+        ),
+        _Step("figures_channels", "figures_channels", "per-channel figures", legs, lambda rows: filters),
+        _Step("figures_rate_counts", "figures_rate_counts", "rates for the tests", legs, lambda rows: filters),
+        _Step("figures_reasons", "figures_reasons", "reasons × channels", journeys, lambda rows: filters),
+        _Step("figures_wait_histogram", "figures_wait_histogram", "wait distributions", journeys, lambda rows: filters),
+        _Step("figures_journeys", "figures_journeys", "journey waits", journeys, lambda rows: filters),
+        _Step("figures_switches", "figures_switches", "channel switches", legs, lambda rows: filters),
+        _Step(
+            "figures_promises",
+            "figures_promises",
+            "promises",
+            args=lambda rows: (*filters, request.start, request.end, now),
+        ),
+        _Step("identity_health", "identity_health", "identity health", call="fetchrow"),
+    ]
 
 
 def thresholds_of(settings: Settings) -> AuditThresholds:
@@ -71,49 +148,45 @@ def thresholds_of(settings: Settings) -> AuditThresholds:
 
 
 async def consistency_report(
-    conn: asyncpg.Connection,
+    pool: asyncpg.Pool,
     request: AuditRequest,
     *,
     repeat_window_days: float,
     thresholds: AuditThresholds,
+    connections: int = 2,
     now: datetime | None = None,
     progress: Progress | None = None,
+    timings: dict[str, float] | None = None,
 ) -> ConsistencyReport:
     """The consistency audit of contacts in [request.start, request.end), everything aggregated by PostgreSQL in one
-    read-only pass over the range widened by the repeat window (temporary tables dropped at the end)."""
+    pass over the range widened by the repeat window. The work is spread over up to `connections` connections of
+    `pool` (fewer when the pool has no more free within a moment): the run's tables (migration 0018) are shared by
+    them and dropped at the end. `timings`, when given, receives each step's seconds (steps overlap)."""
     started = time.perf_counter()
     now = now or datetime.now(UTC)
     window = timedelta(days=repeat_window_days)
     settled_by = min(request.end + window, now)
-    filters = (request.channel, request.reason, request.queue)
-    rows: dict[str, Any] = {}
-
-    def step(index: int) -> str:
-        description, name = _STEPS[index]
-        if progress is not None:
-            progress(description, index, STEP_COUNT)
-        return name
-
-    async with conn.transaction():
-        await conn.execute(_Q["session"])
-        await conn.execute(_Q[step(0)], request.start, request.end, window, settled_by)
-        await conn.execute(_Q[step(1)], window, settled_by)
-        for index in range(2, 9):
-            name = step(index)
-            # the Mood tests number their cells after the reasons of the range's contacts
-            reasons = list(dict.fromkeys(r["reason"] for r in rows.get("figures_reasons", ())))
-            extra = (reasons,) if name == "figures_wait_tests" else ()
-            rows[name] = await conn.fetch(_Q[name], *filters, *extra)
-        rows["figures_promises"] = await conn.fetch(_Q[step(9)], *filters, request.start, request.end, now)
-        rows["identity_health"] = await conn.fetchrow(_Q[step(10)])
-    if progress is not None:
-        progress("done", STEP_COUNT, STEP_COUNT)
+    async with pool.acquire() as first, contextlib.AsyncExitStack() as stack:
+        conns = [first]
+        while len(conns) < connections:
+            try:
+                conns.append(await stack.enter_async_context(pool.acquire(timeout=EXTRA_CONNECTION_WAIT)))
+            except TimeoutError:
+                break
+        await first.execute(_Q["sweep_runs"], RUN_SWEEP_AGE)
+        run = uuid.uuid4().hex
+        schema = await first.fetchval(_Q["open_run"], run)
+        try:
+            steps = _steps(request, window, settled_by, now, len(conns))
+            rows = await _run_steps(conns, schema, steps, progress, timings if timings is not None else {})
+        finally:
+            await _close_run(first, run)
 
     channels = _channel_figures(rows["figures_channels"], rows["figures_journeys"])
     overall = channels.pop(None, None) or _empty_channel(None)
     tested, too_few = find_deviations(
         rows["figures_rate_counts"],
-        rows["figures_wait_tests"],
+        [*rows["first_answer_tests"], *rows["journey_wait_tests"]],
         rows["figures_promises"],
         thresholds,
         repeat_window_days,
@@ -152,6 +225,66 @@ async def consistency_report(
         elapsed_seconds=report.elapsed_seconds,
     )
     return report
+
+
+RANGE_WORKERS = "2"
+"""Parallel workers reading the range's interactions (prepare_range); the other steps use none (see run_session)."""
+
+EXTRA_CONNECTION_WAIT = 0.5
+"""Seconds a report waits for each connection past its first; a busy pool leaves it with fewer."""
+
+
+async def _run_steps(
+    conns: Sequence[asyncpg.Connection],
+    schema: str,
+    steps: Sequence[_Step],
+    progress: Progress | None,
+    timings: dict[str, float],
+) -> dict[str, Any]:
+    """Run `steps` on `conns`, each connection taking the first step whose needs are done whenever it is free (its
+    seconds go to `timings`). A step that fails cancels the others and its error is raised."""
+    rows: dict[str, Any] = {}
+    waiting = list(steps)
+    done: set[str] = set()
+    changed = asyncio.Condition()
+
+    async def work(conn: asyncpg.Connection) -> None:
+        while True:
+            async with changed:
+                step = None
+                while step is None:
+                    if not waiting:
+                        return
+                    step = next((s for s in waiting if done.issuperset(s.needs)), None)
+                    if step is None:
+                        await changed.wait()
+                waiting.remove(step)
+                if progress is not None:
+                    progress(step.description, len(steps) - len(waiting) - 1, len(steps))
+            began = time.perf_counter()
+            async with conn.transaction():
+                await conn.execute(_Q["run_session"], schema, RANGE_WORKERS if step.key == "prepare_range" else "0")
+                call = getattr(conn, step.call)
+                rows[step.key] = await call(_Q[step.query], *step.args(rows))
+            timings[step.key] = round(time.perf_counter() - began, 3)
+            async with changed:
+                done.add(step.key)
+                changed.notify_all()
+
+    async with asyncio.TaskGroup() as group:
+        for conn in conns:
+            group.create_task(work(conn))
+    if progress is not None:
+        progress("done", len(steps), len(steps))
+    return rows
+
+
+async def _close_run(conn: asyncpg.Connection, run: str) -> None:
+    try:
+        await conn.execute(_Q["close_run"], run)
+    except (asyncpg.PostgresError, *DATABASE_UNREACHABLE) as error:
+        # the next report's sweep closes it
+        log.warning("audit_run_left_open", run=run, error=str(error))
 
 
 # ---------------------------------------------------------------------------------------------------------------

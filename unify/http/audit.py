@@ -64,13 +64,13 @@ async def consistency_route(
     fmt = output_format(format, request.headers.get("accept"))
     asked = audit_request(from_, to, channel=channel, reason=reason, queue=queue)
     settings = request.app.state.settings
-    async with request.app.state.pool.acquire() as conn:
-        report = await consistency_report(
-            conn,
-            asked,
-            repeat_window_days=settings.repeat_window_days,
-            thresholds=thresholds_of(settings),
-        )
+    report = await consistency_report(
+        request.app.state.pool,
+        asked,
+        repeat_window_days=settings.repeat_window_days,
+        thresholds=thresholds_of(settings),
+        connections=settings.audit_connections,
+    )
     if fmt == "csv":
         content = render_csv(report).encode()
     elif fmt == "html":

@@ -47,10 +47,15 @@ about 5 ms instead of 1."""
 
 
 async def open_pool(
-    dsn: str, *, min_size: int = 2, max_size: int = 10, server_settings: dict[str, str] | None = None
+    dsn: str,
+    *,
+    min_size: int = 2,
+    max_size: int = 10,
+    server_settings: dict[str, str] | None = None,
+    command_timeout: float | None = 30,
 ) -> asyncpg.Pool:
     """Open a pool to `dsn`; every connection decodes JSON with msgspec. `server_settings` are session settings
-    every connection of the pool starts with."""
+    every connection of the pool starts with; `command_timeout` (seconds, None for none) bounds each statement."""
     return await asyncpg.create_pool(
         dsn,
         min_size=min_size,
@@ -58,7 +63,7 @@ async def open_pool(
         init=_init_connection,
         reset=_keep_session,
         max_cacheable_statement_size=CACHEABLE_STATEMENT_BYTES,
-        command_timeout=30,
+        command_timeout=command_timeout,
         timeout=5,  # connecting (also on acquire, after an outage): a database that does not answer fails fast (503)
         server_settings=server_settings,
     )

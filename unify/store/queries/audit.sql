@@ -1,45 +1,49 @@
 -- The cross-channel consistency audit (unify.audit). Everything is aggregated here; Python only shapes the rows.
 --
--- One report runs in one transaction: `prepare_legs` builds a temporary table (dropped at commit) of the
--- interactions of the range widened by the repeat window on both sides, each with its customer's contacts before
--- and after it and its journey, in one sort; `prepare_journeys` folds it into journeys; then each `figures_*` query
--- aggregates them. The definitions are those of migration 0010 (is_customer_contact, continues_conversation,
--- contact_repeats, customer_wait_seconds, is_failed_contact) and the owner of migration 0014 (each interaction's
--- owning identifier → its customer's root), so a repeat or a customer's wait means what it means on an agent's
--- screen. Journeys are followed up to `to` + the repeat window.
+-- A report is a run (migration 0018): a schema of its own, `audit_run_<id>`, whose unlogged tables every connection
+-- of the report can read, first on each connection's search_path (`run_session`). `prepare_range` reads the
+-- interactions of the range widened by the repeat window on both sides with their owners; `prepare_legs` orders
+-- each customer's of them and notes, for each, its customer's contacts before and after it and its journey, in
+-- parts (customers split by their id) that several connections fill at once; `prepare_journeys` folds the legs into
+-- journeys; then each `figures_*` query aggregates them, several at a time. The definitions are those of migration
+-- 0010 (is_customer_contact, continues_conversation, contact_repeats, customer_wait_seconds, is_failed_contact) and
+-- the owner of migration 0014 (each interaction's owning identifier → its customer's root), so a repeat or a
+-- customer's wait means what it means on an agent's screen. Journeys are followed up to `to` + the repeat window.
 --
 -- Filters, in every `figures_*` query: $1 channel, $2 reason, $3 queue (null: any). They select interactions by
 -- their own channel/reason/queue, and journeys by those of their first contact.
 
--- name: session
--- Sorts and hashes of a report fit in memory; temporary tables get local buffers to match (temp_buffers can only be
--- set before the session's first temporary table: later reports on the same connection keep that size). Reading the
--- range's interactions with their owners is worth parallel workers (prepare_legs: about 1.5 s of 9 on 2 cores); the
--- default cost of passing a row from a worker is set for wider rows than the ones passed here.
-set local jit = off;
-set local work_mem = '256MB';
-set local parallel_tuple_cost = 0.01;
-do $$
-begin
-    perform set_config('temp_buffers', '256MB', true);
-exception when others then
-    null;
-end;
-$$;
+-- name: sweep_runs
+-- Runs left behind by a process that stopped mid-report ($1: older than this).
+select audit_runs_sweep($1::interval);
 
--- name: prepare_legs
+-- name: open_run
+select audit_run_open($1);
+
+-- name: close_run
+select audit_run_close($1);
+
+-- name: run_session
+-- At the start of each transaction of a run ($1 its schema): the run's tables first on the search path, and sorts
+-- and hashes of a report in memory. $2: parallel workers per step, '0' for none. Reading the range's interactions
+-- with their owners is worth them (the default cost of passing a row from a worker is set for wider rows than the
+-- ones passed here); the other steps run side by side on the report's connections, and workers of their own would
+-- only crowd the cores.
+select set_config('search_path', quote_ident($1) || ', ' || current_setting('search_path'), true),
+       set_config('jit', 'off', true),
+       set_config('work_mem', '256MB', true),
+       set_config('parallel_tuple_cost', '0.01', true),
+       set_config('max_parallel_workers_per_gather', $2, true);
+
+-- name: prepare_range
 -- Every non-internal interaction from $1 - $3 to $2 + $3 ($1 from, $2 to, $3 the repeat window): before `from` so
 -- that a contact on the first day can repeat one from the day before, after `to` so that a contact on the last day
--- can be seen to be repeated. `in_range`: inside [from, to). With it, in one sort of each customer's interactions:
--- * `previous_at` / `previous_channel` / `next_at`: the customer's contacts before and after it (any channel);
--- * `repeat` (contact_repeats of the previous contact); `resolved`: no repeat of it followed within the window;
---   `settled`: that window has passed by $4 (least(to + window, now)), so whether it was resolved is known;
--- * `journey_no`: the customer's journey it falls in (a contact that is not a repeat starts the next one).
+-- can be seen to be repeated. `in_range`: inside [from, to). `who`: its customer (the root of its owner's), or
+-- itself when it has no owner (unidentified: no repeat, no journey).
 -- A contact (migration 0010): is_customer_contact, and not continues_conversation of its thread's previous
--- interaction.
--- Unidentified interactions (no owner) each form a partition of their own: no repeat, no journey.
+-- interaction; `followed` when it has a customer.
 -- Handle time: talk + hold when the talk time is recorded, else answered → ended.
-create temporary table audit_leg on commit drop as
+create unlogged table audit_range with (autovacuum_enabled = off) as
 with threaded as (
     -- The previous interaction of each threaded interaction's thread (any direction), for continues_conversation:
     -- the next message of a conversation under way is not a new contact.
@@ -81,20 +85,76 @@ owned as (
       and i.occurred_at < $2::timestamptz + $3::interval
       and i.direction <> 'internal'
     offset 0  -- planned apart, so that these columns are what the workers pass on (not the whole event)
-),
-scoped as (
-    select w.id, w.source, w.external_id, w.channel, w.inbound, w.occurred_at, w.finished_at, w.reason, w.queue,
-           w.queue_wait, w.hold, w.customer_wait, w.handle, w.transfer_count, w.identified,
-           w.customer_contact and not continues_conversation(t.thread_previous_at, w.occurred_at)
-               and w.customer_id is not null as followed,
-           w.customer_contact and not continues_conversation(t.thread_previous_at, w.occurred_at) as contact,
-           w.failed, w.continues, w.customer_id,
-           coalesce(w.customer_id, w.id) as who,
-           w.occurred_at >= $1::timestamptz and w.occurred_at < $2::timestamptz as in_range
-    from owned w
-    left join threaded t on t.id = w.id
-),
-neighbours as (
+)
+select w.id, w.source, w.external_id, w.channel, w.inbound, w.occurred_at, w.finished_at, w.reason, w.queue,
+       w.queue_wait, w.hold, w.customer_wait, w.handle, w.transfer_count, w.identified,
+       w.customer_contact and not continues_conversation(t.thread_previous_at, w.occurred_at)
+           and w.customer_id is not null as followed,
+       w.customer_contact and not continues_conversation(t.thread_previous_at, w.occurred_at) as contact,
+       w.failed, w.continues, w.customer_id,
+       coalesce(w.customer_id, w.id) as who,
+       w.occurred_at >= $1::timestamptz and w.occurred_at < $2::timestamptz as in_range
+from owned w
+left join threaded t on t.id = w.id;
+
+-- name: create_tables
+-- The range's interactions, each with its customer's contacts before and after it (prepare_legs fills it), and
+-- the journeys (prepare_journeys). Made empty beforehand, so that the statements that read them can be prepared
+-- before they are filled.
+create unlogged table audit_leg (
+    id               uuid,
+    source           text,
+    external_id      text,
+    channel          text,
+    inbound          boolean,
+    occurred_at      timestamptz,
+    finished_at      timestamptz,
+    reason           text,
+    queue            text,
+    queue_wait       double precision,
+    hold             double precision,
+    customer_wait    double precision,
+    handle           double precision,
+    transfer_count   integer,
+    identified       boolean,
+    contact          boolean,
+    failed           boolean,
+    continues        text,
+    customer_id      uuid,
+    in_range         boolean,
+    followed         boolean,
+    previous_channel text,
+    repeat           boolean,
+    starts           boolean,
+    resolved         boolean,
+    settled          boolean,
+    journey_no       bigint
+) with (autovacuum_enabled = off);
+create unlogged table audit_journey (
+    customer_id   uuid,
+    journey_no    bigint,
+    started_at    timestamptz,
+    in_range      boolean,
+    channel       text,
+    reason        text,
+    queue         text,
+    finished_at   timestamptz,
+    queue_wait    double precision,
+    hold          double precision,
+    customer_wait double precision,
+    legs          bigint,
+    resolved      boolean
+) with (autovacuum_enabled = off);
+
+-- name: prepare_legs
+-- Part $4 of $3 (the customers whose id's last byte is $4 modulo $3) of audit_range, in one sort of each
+-- customer's interactions ($1 the repeat window):
+-- * `previous_at` / `previous_channel` / `next_at`: the customer's contacts before and after it (any channel);
+-- * `repeat` (contact_repeats of the previous contact); `resolved`: no repeat of it followed within the window;
+--   `settled`: that window has passed by $2 (least(to + window, now)), so whether it was resolved is known;
+-- * `journey_no`: the customer's journey it falls in (a contact that is not a repeat starts the next one).
+insert into audit_leg
+with neighbours as (
     select s.*,
            max(s.occurred_at) filter (where s.followed) over before as previous_at,
            -- [epoch, channel number] of the latest contact before: arrays compare element by element.
@@ -102,14 +162,15 @@ neighbours as (
                      array_position(array['voice', 'sms', 'email', 'chat'], s.channel)::double precision])
                filter (where s.followed) over before as previous_key,
            min(s.occurred_at) filter (where s.followed) over after as next_at
-    from scoped s
+    from audit_range s
+    where get_byte(uuid_send(s.who), 15) % $3::integer = $4::integer
     window w as (partition by s.who order by s.occurred_at, s.contact desc, s.id),
            before as (w rows between unbounded preceding and 1 preceding),
            after as (w rows between 1 following and unbounded following)
 ),
 marked as (
     select n.*,
-           n.followed and contact_repeats(n.previous_at, n.occurred_at, $3::interval) as repeat
+           n.followed and contact_repeats(n.previous_at, n.occurred_at, $1::interval) as repeat
     from neighbours n
 )
 select m.id, m.source, m.external_id, m.channel, m.inbound, m.occurred_at, m.finished_at, m.reason,
@@ -118,8 +179,8 @@ select m.id, m.source, m.external_id, m.channel, m.inbound, m.occurred_at, m.fin
        (array['voice', 'sms', 'email', 'chat'])[m.previous_key[2]::integer] as previous_channel,
        m.repeat,
        m.followed and not m.repeat as starts,
-       m.followed and (m.next_at is null or not contact_repeats(m.occurred_at, m.next_at, $3::interval)) as resolved,
-       m.followed and m.occurred_at + $3::interval <= $4::timestamptz as settled,
+       m.followed and (m.next_at is null or not contact_repeats(m.occurred_at, m.next_at, $1::interval)) as resolved,
+       m.followed and m.occurred_at + $1::interval <= $2::timestamptz as settled,
        sum((m.followed and not m.repeat)::integer)
            over (partition by m.who order by m.occurred_at, m.contact desc, m.id rows unbounded preceding)
            as journey_no
@@ -131,7 +192,7 @@ from marked m;
 -- time), the sums of queue wait, hold and customer wait over every leg (what the customer lived through), the end
 -- of its last interaction, and whether it is resolved: its last contact's window has passed ($2, as above) with no
 -- repeat. $1 the repeat window.
-create temporary table audit_journey on commit drop as
+insert into audit_journey
 select customer_id,
        journey_no,
        min(occurred_at) filter (where starts) as started_at,
@@ -148,6 +209,15 @@ select customer_id,
 from audit_leg
 where customer_id is not null and journey_no > 0
 group by customer_id, journey_no;
+
+-- name: range_reasons
+-- The reasons of the range's contacts (as figures_reasons lists them): the cells of figures_wait_tests.
+select coalesce(reason, '') as reason
+from audit_leg
+where in_range and contact
+  and ($1::text is null or channel = $1) and ($2::text is null or reason = $2) and ($3::text is null or queue = $3)
+group by 1
+order by 1;
 
 -- name: figures_channels
 -- Per channel and overall (`overall`): contacts and their customers, per-leg waits as each leg's record shows
@@ -268,22 +338,23 @@ order by all_reasons desc, reason, l.channel;
 -- Mood's median test for waits: per metric and cell (`*` = every reason, else one reason), the pooled median m
 -- (discrete: the first value with half the values at or below it, which is percentile_disc(0.5)), and per channel
 -- its median, the median of the other channels, and how many of its values and of the others' are at or below m.
--- $4: the reasons of the range's contacts (from figures_reasons); a cell is its position in $4 (0 for `*`; reasons
+-- $4: the reasons of the range's contacts (range_reasons); a cell is its position in $4 (0 for `*`; reasons
 -- not listed count in `*` only). One sort by metric and cell rolls up both the reason cells and `*`; the counts at
 -- or below each m are then taken per metric, cell and channel in one hash aggregation (no second sort).
--- Metrics: `first_answer_wait` (each contact's own queue wait) and `journey_wait` (customer wait summed over the
--- journey, by the journey's first contact).
+-- Metrics ($5: 1 or 2, one per call, so that the first runs beside prepare_journeys): 1 `first_answer_wait` (each
+-- contact's own queue wait), 2 `journey_wait` (customer wait summed over the journey, by the journey's first
+-- contact).
 with vals as materialized (
     select 1 as metric, coalesce(array_position($4::text[], coalesce(reason, '')), 999) as k, channel,
            queue_wait as v
     from audit_leg
-    where in_range and contact and queue_wait is not null
+    where $5::integer = 1 and in_range and contact and queue_wait is not null
       and ($1::text is null or channel = $1) and ($2::text is null or reason = $2)
       and ($3::text is null or queue = $3)
     union all
     select 2, coalesce(array_position($4::text[], coalesce(reason, '')), 999), channel, customer_wait
     from audit_journey
-    where in_range
+    where $5::integer = 2 and in_range
       and ($1::text is null or channel = $1) and ($2::text is null or reason = $2)
       and ($3::text is null or queue = $3)
 ),
