@@ -166,19 +166,21 @@ async def consistency_report(
     now = now or datetime.now(UTC)
     window = timedelta(days=repeat_window_days)
     settled_by = min(request.end + window, now)
-    async with pool.acquire() as first, contextlib.AsyncExitStack() as stack:
-        conns = [first]
-        while len(conns) < connections:
-            try:
-                conns.append(await stack.enter_async_context(pool.acquire(timeout=EXTRA_CONNECTION_WAIT)))
-            except TimeoutError:
-                break
+    async with pool.acquire() as first:
         await first.execute(_Q["sweep_runs"], RUN_SWEEP_AGE)
         run = uuid.uuid4().hex
         schema = await first.fetchval(_Q["open_run"], run)
         try:
-            steps = _steps(request, window, settled_by, now, len(conns))
-            rows = await _run_steps(conns, schema, steps, progress, timings if timings is not None else {})
+            # the other connections go back to the pool (their transactions ended) before the run's tables are dropped
+            async with contextlib.AsyncExitStack() as others:
+                conns = [first]
+                while len(conns) < connections:
+                    try:
+                        conns.append(await others.enter_async_context(pool.acquire(timeout=EXTRA_CONNECTION_WAIT)))
+                    except TimeoutError:
+                        break
+                steps = _steps(request, window, settled_by, now, len(conns))
+                rows = await _run_steps(conns, schema, steps, progress, timings if timings is not None else {})
         finally:
             await _close_run(first, run)
 
