@@ -273,9 +273,13 @@ async def _run_steps(
                 done.add(step.key)
                 changed.notify_all()
 
-    async with asyncio.TaskGroup() as group:
-        for conn in conns:
-            group.create_task(work(conn))
+    try:
+        async with asyncio.TaskGroup() as group:
+            for conn in conns:
+                group.create_task(work(conn))
+    except ExceptionGroup as failed:
+        # the step's own error (a database error maps to its HTTP answer), not the group the other steps were in
+        raise failed.exceptions[0] from failed
     if progress is not None:
         progress("done", len(steps), len(steps))
     return rows
