@@ -56,7 +56,7 @@ async def _measure(dsn: str, runs: int, window_days: float, connections: int) ->
     asked = audit_request(now=now)
     from unify.store import open_pool
 
-    pool = await open_pool(dsn, min_size=1, max_size=connections, command_timeout=None)
+    pool = await open_pool(dsn, min_size=connections, max_size=connections, command_timeout=None)
     try:
         read = await pool.fetchval(
             "select count(*) from interaction where occurred_at >= $1 and occurred_at < $2",

@@ -500,7 +500,8 @@ def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
             progress.update(task, description=description, completed=done, total=total)
 
         # no statement timeout: a report over years of interactions takes as long as it takes
-        pool = await open_pool(dsn, min_size=1, max_size=settings.audit_connections, command_timeout=None)
+        conns = settings.audit_connections
+        pool = await open_pool(dsn, min_size=conns, max_size=conns, command_timeout=None)
         try:
             async with pool.acquire() as conn:
                 await migrate(conn)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import random
 from collections.abc import AsyncIterator
@@ -19,7 +20,7 @@ from tests.audit.test_consistency import history
 from unify.audit import audit_request, consistency_report, thresholds_of
 from unify.audit import report as report_module
 from unify.settings import Settings
-from unify.store import open_pool
+from unify.store import connect, open_pool
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
 OCTOBER = audit_request("2026-10-01", "2026-10-31", now=NOW)
@@ -155,16 +156,23 @@ async def test_the_run_is_closed_when_a_step_fails(
     assert await runs_left(db) == ([], [])
 
 
-async def test_runs_left_behind_are_swept_after_a_day(
+async def test_runs_left_behind_are_swept_once_their_process_is_gone(
     settings: Settings, wide_pool: asyncpg.Pool, db: asyncpg.Connection
 ) -> None:
-    old, recent = "a" * 32, "b" * 32
-    for run in (old, recent):
-        await db.execute("select audit_run_open($1)", run)
-        await db.execute(f"create table audit_run_{run}.audit_leg (id uuid)")  # as a report would have left it
-    await db.execute("update audit_run set started_at = now() - interval '25 hours' where id = $1", old)
+    assert settings.database_url
+    gone, live = "a" * 32, "b" * 32
+    died = await connect(settings.database_url)
+    for conn, run in ((died, gone), (db, live)):
+        await conn.execute("select audit_run_open($1)", run)
+        await conn.execute(f"create table audit_run_{run}.audit_leg (id uuid)")  # as a report would have left it
+    await died.close()  # its server process ends: as when a report's process dies mid-report
+    alive = "select exists (select 1 from audit_run r join pg_stat_activity a on a.pid = r.backend_pid where r.id = $1)"
+    for _ in range(50):  # the server process ends just after the connection closes
+        if not await db.fetchval(alive, gone):
+            break
+        await asyncio.sleep(0.1)
     await report_on(wide_pool, settings, 2)
-    # a run of less than a day may still be under way on another server
-    assert await runs_left(db) == ([recent], [f"audit_run_{recent}"])
+    # a run whose opener is still connected may be under way: it stays, however old
+    assert await runs_left(db) == ([live], [f"audit_run_{live}"])
     with pytest.raises(asyncpg.CheckViolationError):
         await db.execute("select audit_run_open($1)", "x; drop table interaction")

@@ -66,9 +66,6 @@ STEP_COUNT = 16
 """Steps of a report on two connections (the range and the tables, the legs in two parts, the journeys, the
 reasons, ten figures); the progress callback is told the actual count."""
 
-RUN_SWEEP_AGE = timedelta(days=1)
-"""A run still recorded this long after it started was left behind by a process that stopped mid-report."""
-
 
 def _steps(request: AuditRequest, window: timedelta, settled_by: datetime, now: datetime, parts: int) -> list[_Step]:
     """The steps of a report, most urgent first: the range, then its legs in `parts` parts (one per connection),
@@ -167,7 +164,7 @@ async def consistency_report(
     window = timedelta(days=repeat_window_days)
     settled_by = min(request.end + window, now)
     async with pool.acquire() as first:
-        await first.execute(_Q["sweep_runs"], RUN_SWEEP_AGE)
+        await _sweep_runs(first)
         run = uuid.uuid4().hex
         schema = await first.fetchval(_Q["open_run"], run)
         try:
@@ -182,7 +179,7 @@ async def consistency_report(
                 steps = _steps(request, window, settled_by, now, len(conns))
                 rows = await _run_steps(conns, schema, steps, progress, timings if timings is not None else {})
         finally:
-            await _close_run(first, run)
+            await _close_run(pool, first, run)
 
     channels = _channel_figures(rows["figures_channels"], rows["figures_journeys"])
     overall = channels.pop(None, None) or _empty_channel(None)
@@ -285,11 +282,30 @@ async def _run_steps(
     return rows
 
 
-async def _close_run(conn: asyncpg.Connection, run: str) -> None:
+async def _sweep_runs(conn: asyncpg.Connection) -> None:
+    """Close the runs of reports whose process died mid-report; a sweep that fails (its tables in use) is no reason
+    to fail this report."""
     try:
-        await conn.execute(_Q["close_run"], run)
+        closed = await conn.fetchval(_Q["sweep_runs"])
+    except asyncpg.PostgresError as error:
+        log.warning("audit_runs_not_swept", error=str(error))
+    else:
+        if closed:
+            log.info("audit_runs_swept", runs=closed)
+
+
+async def _close_run(pool: asyncpg.Pool, first: asyncpg.Connection, run: str) -> None:
+    """Drop the run's tables, on the connection that opened it, or on another one if that one was lost."""
+    try:
+        await first.execute(_Q["close_run"], run)
+        return
     except (asyncpg.PostgresError, *DATABASE_UNREACHABLE) as error:
-        # the next report's sweep closes it
+        log.warning("audit_run_not_closed", run=run, error=str(error), retry="another connection")
+    try:
+        async with pool.acquire(timeout=EXTRA_CONNECTION_WAIT) as conn:
+            await conn.execute(_Q["close_run"], run)
+    except (TimeoutError, asyncpg.PostgresError, *DATABASE_UNREACHABLE) as error:
+        # its opening connection gone, the next report's sweep closes it
         log.warning("audit_run_left_open", run=run, error=str(error))
 
 

@@ -14,8 +14,8 @@
 -- their own channel/reason/queue, and journeys by those of their first contact.
 
 -- name: sweep_runs
--- Runs left behind by a process that stopped mid-report ($1: older than this).
-select audit_runs_sweep($1::interval);
+-- Runs left behind by a process that stopped mid-report (migration 0018).
+select audit_runs_sweep();
 
 -- name: open_run
 select audit_run_open($1);
