@@ -33,6 +33,7 @@ select set_config('search_path', quote_ident($1) || ', ' || current_setting('sea
        set_config('jit', 'off', true),
        set_config('work_mem', '256MB', true),
        set_config('parallel_tuple_cost', '0.01', true),
+       set_config('enable_presorted_aggregate', 'off', true),
        set_config('max_parallel_workers_per_gather', $2, true);
 
 -- name: prepare_range
@@ -339,8 +340,9 @@ order by all_reasons desc, reason, l.channel;
 -- (discrete: the first value with half the values at or below it, which is percentile_disc(0.5)), and per channel
 -- its median, the median of the other channels, and how many of its values and of the others' are at or below m.
 -- $4: the reasons of the range's contacts (range_reasons); a cell is its position in $4 (0 for `*`; reasons
--- not listed count in `*` only). One sort by metric and cell rolls up both the reason cells and `*`; the counts at
--- or below each m are then taken per metric, cell and channel in one hash aggregation (no second sort).
+-- not listed count in `*` only). Each channel's values of a cell are put in order once, in an array (a sort of each
+-- group's values alone: run_session turns off sorting the whole input by group and value first, which is slower);
+-- audit_wait_test (migration 0019) takes every median and count of the cell from its four arrays.
 -- Metrics ($5: 1 or 2, one per call, so that the first runs beside prepare_journeys): 1 `first_answer_wait` (each
 -- contact's own queue wait), 2 `journey_wait` (customer wait summed over the journey, by the journey's first
 -- contact).
@@ -358,58 +360,43 @@ with vals as materialized (
       and ($1::text is null or channel = $1) and ($2::text is null or reason = $2)
       and ($3::text is null or queue = $3)
 ),
-medians as materialized (
-    select metric,
-           coalesce(k, 0) as k,
-           count(*) as n,
-           percentile_disc(0.5) within group (order by v) as m,
-           array[count(*) filter (where channel = 'voice'), count(*) filter (where channel = 'sms'),
-                 count(*) filter (where channel = 'email'), count(*) filter (where channel = 'chat')] as n_channel,
-           array[percentile_disc(0.5) within group (order by v) filter (where channel = 'voice'),
-                 percentile_disc(0.5) within group (order by v) filter (where channel = 'sms'),
-                 percentile_disc(0.5) within group (order by v) filter (where channel = 'email'),
-                 percentile_disc(0.5) within group (order by v) filter (where channel = 'chat')] as median_channel,
-           array[percentile_disc(0.5) within group (order by v) filter (where channel <> 'voice'),
-                 percentile_disc(0.5) within group (order by v) filter (where channel <> 'sms'),
-                 percentile_disc(0.5) within group (order by v) filter (where channel <> 'email'),
-                 percentile_disc(0.5) within group (order by v) filter (where channel <> 'chat')] as median_others
+ordered as (
+    -- per metric, cell and channel: its values (n, nulls included) and those not null in order
+    select metric, k, channel, count(*) as n, array_agg(v order by v) filter (where v is not null) as vs
     from vals
-    group by metric, rollup (k)
+    group by metric, k, channel
+    union all
+    select metric, 0, channel, count(*), array_agg(v order by v) filter (where v is not null)
+    from vals
+    group by metric, channel
 ),
-by_channel as (
-    -- per metric, reason and channel: values at or below the median of the reason's cell, and of `*`
-    select v.metric, v.k, v.channel,
-           count(*) filter (where v.v <= c.m) as le_cell,
-           count(*) filter (where v.v <= a.m) as le_all
-    from vals v
-    join medians a on a.metric = v.metric and a.k = 0
-    join medians c on c.metric = v.metric and c.k = v.k
-    group by v.metric, v.k, v.channel
-),
-at_or_below as (
+cells as (
     select metric,
-           coalesce(k, 0) as k,
-           (case when grouping(k) = 1 then sum(le_all) else sum(le_cell) end)::bigint as le,
-           case when grouping(k) = 1
-                then array[coalesce(sum(le_all) filter (where channel = 'voice'), 0),
-                           coalesce(sum(le_all) filter (where channel = 'sms'), 0),
-                           coalesce(sum(le_all) filter (where channel = 'email'), 0),
-                           coalesce(sum(le_all) filter (where channel = 'chat'), 0)]::bigint[]
-                else array[coalesce(sum(le_cell) filter (where channel = 'voice'), 0),
-                           coalesce(sum(le_cell) filter (where channel = 'sms'), 0),
-                           coalesce(sum(le_cell) filter (where channel = 'email'), 0),
-                           coalesce(sum(le_cell) filter (where channel = 'chat'), 0)]::bigint[]
-           end as le_channel
-    from by_channel
-    group by metric, rollup (k)
+           k,
+           sum(n)::bigint as n,
+           array[coalesce(sum(n) filter (where channel = 'voice'), 0),
+                 coalesce(sum(n) filter (where channel = 'sms'), 0),
+                 coalesce(sum(n) filter (where channel = 'email'), 0),
+                 coalesce(sum(n) filter (where channel = 'chat'), 0)]::bigint[] as n_channel,
+           row(min(vs) filter (where channel = 'voice'), min(vs) filter (where channel = 'sms'),
+               min(vs) filter (where channel = 'email'), min(vs) filter (where channel = 'chat'))::audit_channel_values
+               as vs
+    from ordered
+    group by metric, k
 )
-select case m.metric when 1 then 'first_answer_wait' else 'journey_wait' end as metric,
-       case m.k when 0 then '*' else coalesce(($4::text[])[m.k], '(unlisted)') end as cell,
-       m.n, m.m as pooled_median, b.le as le_pooled, m.n_channel, m.median_channel, m.median_others, b.le_channel
-from medians m
-join at_or_below b on b.metric = m.metric and b.k = m.k
-where m.k <> 999
-order by m.metric, m.k;
+select case c.metric when 1 then 'first_answer_wait' else 'journey_wait' end as metric,
+       case c.k when 0 then '*' else coalesce(($4::text[])[c.k], '(unlisted)') end as cell,
+       c.n,
+       t.o_pooled_median as pooled_median,
+       t.o_le_pooled as le_pooled,
+       c.n_channel,
+       t.o_median_channel as median_channel,
+       t.o_median_others as median_others,
+       t.o_le_channel as le_channel
+from cells c
+cross join lateral audit_wait_test(c.vs) t
+where c.k <> 999
+order by c.metric, c.k;
 
 -- name: figures_wait_histogram
 -- How long customers waited, in buckets (seconds: <30, 30–60, 60–120, 120–300, 300–600, 600–1800, 1800–3600,
