@@ -14,7 +14,7 @@ from uuid import UUID
 
 import msgspec
 
-from unify.errors import UnifyError
+from unify.errors import BadRequest, UnifyError
 from unify.settings import Settings, load_settings
 
 T = TypeVar("T")
@@ -487,9 +487,9 @@ def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
     from unify.store import migrate, open_pool
 
     suffix = Path(args.output).suffix.lower().lstrip(".") if args.output and args.output != "-" else ""
-    fmt = output_format(
-        args.format or ({"htm": "html"}.get(suffix, suffix) if suffix in ("json", "csv", "html", "htm") else None)
-    )
+    if not args.format and suffix and suffix not in ("json", "csv", "html", "htm"):
+        raise BadRequest(f"--format: cannot tell the format from {args.output!r}; give --format json, csv or html")
+    fmt = output_format(args.format or {"htm": "html"}.get(suffix, suffix) or None)
     asked = audit_request(args.start, args.end, channel=args.channel, reason=args.reason, queue=args.queue)
     dsn = _database_url(settings)
 

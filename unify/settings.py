@@ -199,8 +199,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         raise ConfigurationError("UNIFY_INGEST_GROUP_WRITERS must be at least 1")
     if settings.stream_queue_size < 1:
         raise ConfigurationError("UNIFY_STREAM_QUEUE_SIZE must be at least 1")
-    if settings.repeat_window_days <= 0:
-        raise ConfigurationError("UNIFY_REPEAT_WINDOW_DAYS must be more than 0")
+    if not 0 < settings.repeat_window_days <= 366:
+        raise ConfigurationError("UNIFY_REPEAT_WINDOW_DAYS must be more than 0 and at most 366")
     if settings.audit_min_count < 1:
         raise ConfigurationError("UNIFY_AUDIT_MIN_COUNT must be at least 1")
     if not 0 < settings.audit_rate_difference < 1:

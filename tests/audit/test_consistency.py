@@ -332,6 +332,13 @@ async def test_errors(client: AsyncTestClient, auth: dict[str, str], auditor: di
         ({"from": "2026-10-01T00:00:00"}, "from"),  # no offset
         ({"channel": "fax"}, "channel"),
         ({"format": "pdf"}, "format"),
+        # past the calendar's end once widened by the repeat window, or before it
+        ({"to": "9999-12-31"}, "to"),
+        ({"from": "0001-01-01", "to": "0001-01-05"}, "to"),
+        ({"from": "9999-12-20T00:00:00Z", "to": "8999-12-31T00:00:00Z"}, "from"),
+        ({"reason": "bill\x00ing"}, "reason"),
+        ({"queue": "q\x00"}, "queue"),
+        ({"queue": "x" * 201}, "queue"),
     ]:
         response = await client.get("/v1/audit/consistency", params=params, headers=auditor)
         assert response.status_code == 400, (params, response.text)
@@ -356,6 +363,10 @@ def test_request_defaults() -> None:
     assert asked.start == datetime(2026, 10, 1, 6, tzinfo=UTC) and asked.end == datetime(2026, 10, 3, tzinfo=UTC)
     with pytest.raises(BadRequest, match="at most"):
         audit_request("2024-01-01", "2026-01-01", now=now)
+    asked = audit_request(reason="  billing ", queue=" ", now=now)
+    assert (asked.reason, asked.queue) == ("billing", None)
+    with pytest.raises(BadRequest, match="out of range"):
+        audit_request(None, "9000-01-02", now=now)
 
 
 def deviation_history() -> list[dict[str, Any]]:
@@ -478,3 +489,10 @@ def test_cli_writes_each_format(
     assert_offline_html((tmp_path / "audit.html").read_text())
     assert "wrote" in capsys.readouterr().err
     assert cli.main(["audit", "--from", "2026-10-31", "--to", "2026-10-01"]) == 2  # from after to
+    assert cli.main(["audit", "--to", "9999-12-31"]) == 2  # out of range: an error, not a traceback
+    capsys.readouterr()
+    assert cli.main(["audit", "-o", str(tmp_path / "audit.pdf")]) == 2  # a suffix that names no format
+    assert "--format" in capsys.readouterr().err and not (tmp_path / "audit.pdf").exists()
+    html = tmp_path / "page.htm"
+    assert cli.main(["audit", "--from", "2026-10-01", "--to", "2026-10-31", "-o", str(html)]) == 0
+    assert_offline_html(html.read_text())

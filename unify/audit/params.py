@@ -12,6 +12,11 @@ from unify.errors import BadRequest
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+"""The instants a range may start and end at: far beyond any contact center's records, and far enough from the
+calendar's ends that the range widened by the repeat window stays a date."""
+MAX_FILTER_LENGTH = 200
 CHANNELS: tuple[Channel, ...] = get_args(Channel)
 FORMATS: tuple[AuditFormat, ...] = get_args(AuditFormat)
 MEDIA_TYPES: dict[AuditFormat, str] = {
@@ -41,15 +46,31 @@ def parse_instant(parameter: str, text: str, *, end_of_day: bool) -> datetime:
     text = text.strip()
     try:
         if len(text) == 10:
-            day = date.fromisoformat(text)
-            moment = datetime.combine(day, time(), tzinfo=UTC)
-            return moment + timedelta(days=1) if end_of_day else moment
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
+            moment = datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC)
+            if end_of_day:
+                moment += timedelta(days=1)
+        else:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+            if moment.tzinfo is None:
+                raise _bad(parameter, f"{text!r} has no UTC offset (add Z or +hh:mm, or give a date)")
+            moment = moment.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise _bad(parameter, f"{text!r} is not a date (YYYY-MM-DD) or an RFC 3339 time") from None
-    if moment.tzinfo is None:
-        raise _bad(parameter, f"{text!r} has no UTC offset (add Z or +hh:mm, or give a date)")
-    return moment.astimezone(UTC)
+    if not EARLIEST <= moment <= LATEST:
+        raise _bad(parameter, f"{text!r} is out of range ({EARLIEST.date()} to {LATEST.date()})")
+    return moment
+
+
+def _filter(parameter: str, text: str | None) -> str | None:
+    """A reason or queue filter: surrounding spaces dropped, empty meaning none, no control characters."""
+    text = text.strip() if text else None
+    if not text:
+        return None
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise _bad(parameter, "contains a control character")
+    if len(text) > MAX_FILTER_LENGTH:
+        raise _bad(parameter, f"longer than {MAX_FILTER_LENGTH} characters")
+    return text
 
 
 def audit_request(
@@ -74,7 +95,7 @@ def audit_request(
         channel = None
     if channel is not None and channel not in CHANNELS:
         raise _bad("channel", f"{channel!r} is not one of {', '.join(CHANNELS)}")
-    return AuditRequest(begin, stop, channel, reason.strip() or None if reason else None, queue or None)  # type: ignore[arg-type]
+    return AuditRequest(begin, stop, channel, _filter("reason", reason), _filter("queue", queue))  # type: ignore[arg-type]
 
 
 def output_format(requested: str | None, accept: str | None = None) -> AuditFormat:
