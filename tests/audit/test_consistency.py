@@ -173,10 +173,12 @@ async def test_every_figure_by_hand(client: AsyncTestClient, auditor: dict[str, 
     assert email["per_journey"]["customer_wait"] == q(1, 1860, 1860)
     assert email["per_leg"]["customer_wait"] == q(2, 1800, 3600) and email["per_leg"]["hold"] == q(0)
     assert chat["per_journey"]["customer_wait"] == q(1, 30, 30) and sms["journeys"] == 0
+    # Ada's chat recorded no hold: her journey's hold is not known (left out), not 0 s.
+    assert chat["per_journey"]["hold"] == q(0)
     assert overall["per_leg"]["queue_wait"] == q(6, 120, 3600)  # 30 60 120 200 1800 3600
     assert overall["per_journey"] == {
         "queue_wait": q(3, 180, 1845),
-        "hold": q(3, 15, 50),
+        "hold": q(2, 15, 50),  # Cy 15, Bob 50
         "customer_wait": q(3, 230, 1860),
     }
 
@@ -431,6 +433,9 @@ async def test_deviations(
     assert (overall["n"], overall["others_n"]) == (6, 14)
     assert overall["statistic"] == pytest.approx((1 - 2 / 14) / (0.24 * (1 / 6 + 1 / 14)) ** 0.5)
     assert not [d for d in report["deviations"] if d["channel"] == "sms"]
+    # The texts recorded no wait: their journeys' waits are not known, so they are not compared (not taken as 0 s).
+    judged = report["deviations"] + report["too_few"]
+    assert not [d for d in judged if d["metric"] == "journey_wait" and d["channel"] == "sms"]
     # The texts about cancelling all failed, but two are too few to judge (minimum 5).
     too_few = {(d["metric"], d["reason"], d["channel"]): d for d in report["too_few"]}
     cancel = too_few[("abandonment_rate", "cancel", "sms")]

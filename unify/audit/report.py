@@ -339,9 +339,9 @@ def _channel_figures(legs: list[asyncpg.Record], journeys: list[asyncpg.Record])
         journeys_n = j["journeys"] if j else 0
         per_journey = (
             WaitFigures(
-                queue_wait=_quantiles(journeys_n, j["queue_wait"]),
-                hold=_quantiles(journeys_n, j["hold"]),
-                customer_wait=_quantiles(journeys_n, j["customer_wait"]),
+                queue_wait=_quantiles(j["queue_wait_n"], j["queue_wait"]),
+                hold=_quantiles(j["hold_n"], j["hold"]),
+                customer_wait=_quantiles(j["customer_wait_n"], j["customer_wait"]),
             )
             if j
             else _NO_WAITS

@@ -192,9 +192,11 @@ from marked m;
 -- name: prepare_journeys
 -- Journeys (migration 0010): a contact that does not repeat the one before starts one; every identified
 -- interaction belongs to the journey its time falls in. Per journey: its first contact (channel, reason, queue,
--- time), the sums of queue wait, hold and customer wait over every leg (what the customer lived through), the end
--- of its last interaction, and whether it is resolved: its last contact's window has passed ($2, as above) with no
--- repeat. $1 the repeat window.
+-- time), the sums of queue wait, hold and customer wait over every leg (what the customer lived through: the sums
+-- of the agent context's effort), the end of its last interaction, and whether it is resolved: its last contact's
+-- window has passed ($2, as above) with no repeat. $1 the repeat window. A sum none of whose legs recorded the value
+-- is null (not 0 s): that journey's wait is not known, and the figures leave it out as they leave out a leg with no
+-- record.
 insert into audit_journey
 select customer_id,
        journey_no,
@@ -204,9 +206,9 @@ select customer_id,
        min(reason) filter (where starts) as reason,
        min(queue) filter (where starts) as queue,
        max(finished_at) as finished_at,
-       sum(coalesce(queue_wait, 0)) as queue_wait,
-       sum(coalesce(hold, 0)) as hold,
-       sum(customer_wait_seconds(queue_wait, hold)) as customer_wait,
+       sum(queue_wait) as queue_wait,
+       sum(hold) as hold,
+       sum(customer_wait) as customer_wait,
        count(*) as legs,
        max(occurred_at) filter (where followed) + $1::interval <= $2::timestamptz as resolved
 from audit_leg
@@ -263,10 +265,13 @@ order by overall, channel;
 
 -- name: figures_journeys
 -- Journeys that started in the range, by the channel of their first contact, and overall: what the customer
--- waited summed over every leg and contact of the journey. [median, p90].
+-- waited summed over every leg and contact of the journey (`_n`: the journeys with such a record). [median, p90].
 select grouping(channel) = 1 as overall,
        channel,
        count(*) as journeys,
+       count(queue_wait) as queue_wait_n,
+       count(hold) as hold_n,
+       count(customer_wait) as customer_wait_n,
        percentile_disc(array[0.5, 0.9]) within group (order by queue_wait) as queue_wait,
        percentile_disc(array[0.5, 0.9]) within group (order by hold) as hold,
        percentile_disc(array[0.5, 0.9]) within group (order by customer_wait) as customer_wait
@@ -358,12 +363,12 @@ with vals as materialized (
     union all
     select 2, coalesce(array_position($4::text[], coalesce(reason, '')), 999), channel, customer_wait
     from audit_journey
-    where $5::integer = 2 and in_range
+    where $5::integer = 2 and in_range and customer_wait is not null
       and ($1::text is null or channel = $1) and ($2::text is null or reason = $2)
       and ($3::text is null or queue = $3)
 ),
 ordered as (
-    -- per metric, cell and channel: its values (n, nulls included) and those not null in order
+    -- per metric, cell and channel: how many values (n) and the values in order (vals holds no nulls)
     select metric, k, channel, count(*) as n, array_agg(v order by v) filter (where v is not null) as vs
     from vals
     group by metric, k, channel
@@ -414,7 +419,7 @@ union all
 select 'journey_wait', channel,
        width_bucket(customer_wait, array[30, 60, 120, 300, 600, 1800, 3600]::double precision[]), count(*)
 from audit_journey
-where in_range
+where in_range and customer_wait is not null
   and ($1::text is null or channel = $1) and ($2::text is null or reason = $2) and ($3::text is null or queue = $3)
 group by channel, 3
 order by 1, 2, 3;
