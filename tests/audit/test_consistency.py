@@ -472,6 +472,54 @@ async def test_deviations(
     assert kept["text"].startswith("email customers see the promises made to them kept less often: 0% vs 100%")
 
 
+async def test_first_answer_without_a_queue_wait(
+    settings: Settings, client: AsyncTestClient, auditor: dict[str, str]
+) -> None:
+    """Email and chat platforms send no queue wait: a contact's first answer is then the time until it was answered,
+    or until the first reply in its thread. Six emails about billing, each answered two hours later by an agent's
+    email in the same thread (and a customer's follow-up in it before that, which is no reply); a chat answered after
+    30 s; an email nobody answered (not known: left out); ten calls answered after a minute in queue."""
+    events = []
+    for i in range(6):
+        day = f"2026-10-{i + 2:02d}"
+        customer = ident("email", f"e{i}@example.com")
+        events += [
+            contact(f"mail-{i}", "email", f"{day}T10:00:00Z", customer, reason="billing", thread=f"t{i}"),
+            contact(f"more-{i}", "email", f"{day}T10:20:00Z", customer, reason="billing", thread=f"t{i}"),
+            contact(f"reply-{i}", "email", f"{day}T12:00:00Z", customer, direction="outbound", thread=f"t{i}"),
+        ]
+    events.append(contact("unanswered", "email", "2026-10-20T10:00:00Z", ident("email", "late@example.com"),
+                          reason="billing", thread="t-none"))  # fmt: skip
+    events.append(contact("chat-1", "chat", "2026-10-21T10:00:00Z", ident("email", "c@example.com"),
+                          answered="2026-10-21T10:00:30Z", reason="billing"))  # fmt: skip
+    for i in range(10):
+        events.append(
+            contact(f"call-{i}", "voice", f"2026-10-{i + 2:02d}T11:00:00Z", ident("phone", f"+1 415-555-02{i:02d}"),
+                    answered=f"2026-10-{i + 2:02d}T11:01:00Z", ended=f"2026-10-{i + 2:02d}T11:05:00Z", wait=60,
+                    talk=240, reason="billing")
+        )  # fmt: skip
+    await ingest(settings, events)
+    report = await report_of(client, auditor)
+    flagged = {(d["metric"], d["reason"], d["channel"]): d for d in report["deviations"]}
+    # The customer's follow-up 20 minutes later continues the conversation (not a contact of its own).
+    assert by_channel(report)["email"]["contacts"] == 7
+    email = flagged[("first_answer_wait", "billing", "email")]
+    # others: the ten calls (60 s) and the chat (30 s)
+    assert (email["value"], email["others"], email["n"], email["others_n"]) == (7200, 60, 6, 11)
+    buckets = {
+        (b["metric"], b["channel"], b["from_seconds"]): b["count"]
+        for b in report["wait_histogram"]
+        if b["metric"] == "first_answer_wait"
+    }
+    assert buckets == {
+        ("first_answer_wait", "email", 3600): 6,
+        ("first_answer_wait", "chat", 30): 1,
+        ("first_answer_wait", "voice", 60): 10,
+    }
+    # The per-leg queue wait stays what the records show: the emails and the chat recorded none.
+    assert by_channel(report)["email"]["per_leg"]["queue_wait"]["n"] == 0
+
+
 def test_cli_writes_each_format(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

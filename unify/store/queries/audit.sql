@@ -45,11 +45,18 @@ select set_config('search_path', quote_ident($1) || ', ' || current_setting('sea
 -- A contact (migration 0010): is_customer_contact, and not continues_conversation of its thread's previous
 -- interaction; `followed` when it has a customer.
 -- Handle time: talk + hold when the talk time is recorded, else answered → ended.
+-- First answer (a contact's wait for one): the queue wait its record shows; else, when it records when it was
+-- answered, the time until then; else, in a thread, the time until the thread's first outbound interaction after it
+-- (the agent's reply to an email or a chat); else not known (null).
 create unlogged table audit_range with (autovacuum_enabled = off) as
 with threaded as (
     -- The previous interaction of each threaded interaction's thread (any direction), for continues_conversation:
-    -- the next message of a conversation under way is not a new contact.
-    select t.id, lag(t.occurred_at) over (partition by t.thread_key order by t.occurred_at, t.id) as thread_previous_at
+    -- the next message of a conversation under way is not a new contact; and the first outbound one after it.
+    select t.id,
+           lag(t.occurred_at) over (partition by t.thread_key order by t.occurred_at, t.id) as thread_previous_at,
+           min(t.occurred_at) filter (where t.direction = 'outbound')
+               over (partition by t.thread_key order by t.occurred_at desc, t.id desc
+                     rows between unbounded preceding and 1 preceding) as thread_reply_at
     from interaction t
     where t.thread_key is not null
       and t.occurred_at >= $1::timestamptz - $3::interval
@@ -67,6 +74,7 @@ owned as (
            i.reason,
            i.queue,
            i.queue_wait_seconds as queue_wait,
+           i.answered_at,
            i.hold_seconds as hold,
            case when i.queue_wait_seconds is not null or i.hold_seconds is not null
                 then customer_wait_seconds(i.queue_wait_seconds, i.hold_seconds) end as customer_wait,
@@ -89,7 +97,14 @@ owned as (
     offset 0  -- planned apart, so that these columns are what the workers pass on (not the whole event)
 )
 select w.id, w.source, w.external_id, w.channel, w.inbound, w.occurred_at, w.finished_at, w.reason, w.queue,
-       w.queue_wait, w.hold, w.customer_wait, w.handle, w.transfer_count, w.identified,
+       w.queue_wait,
+       case when w.customer_contact
+            then coalesce(w.queue_wait,
+                          case when w.answered_at >= w.occurred_at
+                               then extract(epoch from w.answered_at - w.occurred_at)::double precision end,
+                          extract(epoch from t.thread_reply_at - w.occurred_at)::double precision) end
+           as first_answer,
+       w.hold, w.customer_wait, w.handle, w.transfer_count, w.identified,
        w.customer_contact and not continues_conversation(t.thread_previous_at, w.occurred_at)
            and w.customer_id is not null as followed,
        w.customer_contact and not continues_conversation(t.thread_previous_at, w.occurred_at) as contact,
@@ -114,6 +129,7 @@ create unlogged table audit_leg (
     reason           text,
     queue            text,
     queue_wait       double precision,
+    first_answer     double precision,
     hold             double precision,
     customer_wait    double precision,
     handle           double precision,
@@ -177,7 +193,8 @@ marked as (
     from neighbours n
 )
 select m.id, m.source, m.external_id, m.channel, m.inbound, m.occurred_at, m.finished_at, m.reason,
-       m.queue, m.queue_wait, m.hold, m.customer_wait, m.handle, m.transfer_count, m.identified, m.contact, m.failed,
+       m.queue, m.queue_wait, m.first_answer, m.hold, m.customer_wait, m.handle, m.transfer_count, m.identified,
+       m.contact, m.failed,
        m.continues, m.customer_id, m.in_range, m.followed,
        m.previous_channel,
        m.repeat,
@@ -351,13 +368,13 @@ order by all_reasons desc, reason, l.channel;
 -- group's values alone: run_session turns off sorting the whole input by group and value first, which is slower);
 -- audit_wait_test (migration 0019) takes every median and count of the cell from its four arrays.
 -- Metrics ($5: 1 or 2, one per call, so that the first runs beside prepare_journeys): 1 `first_answer_wait` (each
--- contact's own queue wait), 2 `journey_wait` (customer wait summed over the journey, by the journey's first
--- contact).
+-- contact's own first answer, as prepare_range defines it), 2 `journey_wait` (customer wait summed over the
+-- journey, by the journey's first contact).
 with vals as materialized (
     select 1 as metric, coalesce(array_position($4::text[], coalesce(reason, '')), 999) as k, channel,
-           queue_wait as v
+           first_answer as v
     from audit_leg
-    where $5::integer = 1 and in_range and contact and queue_wait is not null
+    where $5::integer = 1 and in_range and contact and first_answer is not null
       and ($1::text is null or channel = $1) and ($2::text is null or reason = $2)
       and ($3::text is null or queue = $3)
     union all
@@ -409,10 +426,10 @@ order by c.metric, c.k;
 -- How long customers waited, in buckets (seconds: <30, 30–60, 60–120, 120–300, 300–600, 600–1800, 1800–3600,
 -- ≥3600; bucket 0 is the first): each contact's first-answer wait and each journey's summed wait, per channel.
 select 'first_answer_wait' as metric, channel,
-       width_bucket(queue_wait, array[30, 60, 120, 300, 600, 1800, 3600]::double precision[]) as bucket,
+       width_bucket(first_answer, array[30, 60, 120, 300, 600, 1800, 3600]::double precision[]) as bucket,
        count(*) as count
 from audit_leg
-where in_range and contact and queue_wait is not null
+where in_range and contact and first_answer is not null
   and ($1::text is null or channel = $1) and ($2::text is null or reason = $2) and ($3::text is null or queue = $3)
 group by channel, bucket
 union all
