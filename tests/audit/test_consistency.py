@@ -371,6 +371,16 @@ def test_request_defaults() -> None:
         audit_request(None, "9000-01-02", now=now)
 
 
+def billing_calls() -> list[dict[str, Any]]:
+    """Ten calls about billing, October 2–11 at 11:00, each answered after a minute in queue; a caller each."""
+    return [
+        contact(f"call-{i}", "voice", f"2026-10-{i + 2:02d}T11:00:00Z", ident("phone", f"+1 415-555-02{i:02d}"),
+                answered=f"2026-10-{i + 2:02d}T11:01:00Z", ended=f"2026-10-{i + 2:02d}T11:05:00Z", wait=60,
+                talk=240, reason="billing")
+        for i in range(10)
+    ]  # fmt: skip
+
+
 def deviation_history() -> list[dict[str, Any]]:
     """Billing: six email contacts abandoned after 10 minutes in queue, ten phone calls answered after a minute.
     Cancel: two texts that failed, two calls that did not (too few to judge). Every contact a customer of its own."""
@@ -380,12 +390,7 @@ def deviation_history() -> list[dict[str, Any]]:
             contact(f"mail-{i}", "email", f"2026-10-{i + 2:02d}T10:00:00Z", ident("email", f"e{i}@example.com"),
                     status="abandoned", wait=600, reason="billing")
         )  # fmt: skip
-    for i in range(10):
-        events.append(
-            contact(f"call-{i}", "voice", f"2026-10-{i + 2:02d}T11:00:00Z", ident("phone", f"+1 415-555-02{i:02d}"),
-                    answered=f"2026-10-{i + 2:02d}T11:01:00Z", ended=f"2026-10-{i + 2:02d}T11:05:00Z", wait=60,
-                    talk=240, reason="billing")
-        )  # fmt: skip
+    events += billing_calls()
     for i in range(2):
         events.append(
             contact(f"sms-{i}", "sms", f"2026-10-{i + 20:02d}T10:00:00Z", ident("phone", f"+1 415-555-03{i:02d}"),
@@ -492,12 +497,7 @@ async def test_first_answer_without_a_queue_wait(
                           reason="billing", thread="t-none"))  # fmt: skip
     events.append(contact("chat-1", "chat", "2026-10-21T10:00:00Z", ident("email", "c@example.com"),
                           answered="2026-10-21T10:00:30Z", reason="billing"))  # fmt: skip
-    for i in range(10):
-        events.append(
-            contact(f"call-{i}", "voice", f"2026-10-{i + 2:02d}T11:00:00Z", ident("phone", f"+1 415-555-02{i:02d}"),
-                    answered=f"2026-10-{i + 2:02d}T11:01:00Z", ended=f"2026-10-{i + 2:02d}T11:05:00Z", wait=60,
-                    talk=240, reason="billing")
-        )  # fmt: skip
+    events += billing_calls()
     await ingest(settings, events)
     report = await report_of(client, auditor)
     flagged = {(d["metric"], d["reason"], d["channel"]): d for d in report["deviations"]}
