@@ -81,6 +81,14 @@ class Conflict(UnifyError):
     slug = "conflict"
 
 
+class ReportTooLong(UnifyError):
+    """A report that ran past its time limit (stopped, nothing kept): narrower, or from the command line."""
+
+    status = 503
+    title = "Report took too long"
+    slug = "report-too-long"
+
+
 class ServiceUnavailable(UnifyError):
     status = 503
     title = "Service unavailable"

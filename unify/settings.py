@@ -44,6 +44,7 @@
 | `UNIFY_AUDIT_WAIT_RATIO` | `1.5` | Smallest ratio of median waits (either way) reported as a deviation. |
 | `UNIFY_AUDIT_SIGNIFICANCE` | `0.01` | Largest p-value (z-test for rates, Mood's median test for waits) flagged. |
 | `UNIFY_AUDIT_CONNECTIONS` | `2` | Database connections a consistency report works on at once (if free in the pool). |
+| `UNIFY_AUDIT_TIMEOUT_SECONDS` | `300` | How long `GET /v1/audit/consistency` may take before it is stopped (503). |
 """
 
 from __future__ import annotations
@@ -113,6 +114,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     audit_wait_ratio: float = 1.5
     audit_significance: float = 0.01
     audit_connections: int = 2
+    audit_timeout_seconds: float = 300.0
 
     @property
     def embedded_pgdata(self) -> Path:
@@ -167,6 +169,7 @@ _ENV_FIELDS = {
     "audit_wait_ratio": ("UNIFY_AUDIT_WAIT_RATIO",),
     "audit_significance": ("UNIFY_AUDIT_SIGNIFICANCE",),
     "audit_connections": ("UNIFY_AUDIT_CONNECTIONS",),
+    "audit_timeout_seconds": ("UNIFY_AUDIT_TIMEOUT_SECONDS",),
 }
 
 
@@ -211,6 +214,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         raise ConfigurationError("UNIFY_AUDIT_SIGNIFICANCE must be in (0, 1)")
     if settings.audit_connections < 1:
         raise ConfigurationError("UNIFY_AUDIT_CONNECTIONS must be at least 1")
+    if settings.audit_timeout_seconds <= 0:
+        raise ConfigurationError("UNIFY_AUDIT_TIMEOUT_SECONDS must be more than 0")
     if settings.max_body_bytes < 1024:
         raise ConfigurationError("UNIFY_MAX_BODY_BYTES must be at least 1024")
     if settings.max_import_bytes < 1024:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,6 +20,7 @@ from tests.audit.conftest import contact, ident, ingest
 from tests.audit.test_consistency import history
 from unify.audit import audit_request, consistency_report, thresholds_of
 from unify.audit import report as report_module
+from unify.errors import ReportTooLong
 from unify.settings import Settings
 from unify.store import connect, open_pool
 
@@ -145,15 +147,34 @@ async def test_a_busy_pool_leaves_the_report_one_connection(
     assert len(timings) == report_module.STEP_COUNT - 1
 
 
-async def test_the_run_is_closed_when_a_step_fails(
-    settings: Settings, wide_pool: asyncpg.Pool, db: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("switches", "time_limit", "error"),
+    [
+        ("select * from no_such_table", None, asyncpg.UndefinedTableError),  # the step's own error
+        # past the report's time limit: the statement under way is cancelled, not waited for
+        ("select pg_sleep(5), $1::text, $2::text, $3::text", 0.5, ReportTooLong),
+    ],
+)
+async def test_the_run_is_closed_when_a_step_fails_or_runs_too_long(
+    settings: Settings,
+    wide_pool: asyncpg.Pool,
+    db: asyncpg.Connection,
+    monkeypatch: pytest.MonkeyPatch,
+    switches: str,
+    time_limit: float | None,
+    error: type[Exception],
 ) -> None:
     await ingest(settings, history())
-    broken = dict(report_module._Q, figures_switches="select * from no_such_table")
-    monkeypatch.setattr(report_module, "_Q", broken)
-    with pytest.raises(asyncpg.UndefinedTableError):
-        await report_on(wide_pool, settings, 2)
+    monkeypatch.setattr(report_module, "_Q", dict(report_module._Q, figures_switches=switches))
+    began = time.perf_counter()
+    with pytest.raises(error):
+        await consistency_report(
+            wide_pool, OCTOBER, repeat_window_days=7.0, thresholds=thresholds_of(settings), time_limit=time_limit
+        )
+    assert time.perf_counter() - began < 3
     assert await runs_left(db) == ([], [])
+    monkeypatch.undo()  # the pool's connections are still good
+    assert await report_on(wide_pool, settings, 2) and await runs_left(db) == ([], [])
 
 
 async def test_runs_left_behind_are_swept_once_their_process_is_gone(

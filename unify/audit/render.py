@@ -179,8 +179,8 @@ def switch_matrix(report: ConsistencyReport) -> str:
     height = head + cell * len(CHANNELS) // 2 + 10
     parts = [
         f'<svg class="chart" role="img" width="{size}" height="{height}" viewBox="0 0 {size} {height}">',
-        "<title>Channel switches: first contact (rows) → repeat (columns)</title>",
-        '<text x="0" y="14" class="t">first contact ↓ / repeat →</text>',
+        "<title>Channel switches: contact repeated (rows) → repeat (columns)</title>",
+        '<text x="0" y="14" class="t">contact repeated ↓ / repeat →</text>',
     ]
     for ci, to in enumerate(CHANNELS):
         parts.append(f'<text x="{label_w + ci * cell + 6}" y="{head - 8}">{escape(_name(to))}</text>')

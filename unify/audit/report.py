@@ -34,6 +34,7 @@ from schemas import (
     WaitFigures,
 )
 from unify.audit.params import CHANNELS, AuditRequest
+from unify.errors import ReportTooLong
 from unify.settings import Settings
 from unify.store import DATABASE_UNREACHABLE, load_queries
 
@@ -154,12 +155,16 @@ async def consistency_report(
     now: datetime | None = None,
     progress: Progress | None = None,
     timings: dict[str, float] | None = None,
+    time_limit: float | None = None,
 ) -> ConsistencyReport:
     """The consistency audit of contacts in [request.start, request.end), everything aggregated by PostgreSQL in one
     pass over the range widened by the repeat window. The work is spread over up to `connections` connections of
     `pool` (fewer when the pool has no more free within a moment): the run's tables (migration 0018) are shared by
-    them and dropped at the end. `timings`, when given, receives each step's seconds (steps overlap)."""
+    them and dropped at the end. `timings`, when given, receives each step's seconds (steps overlap). Past
+    `time_limit` seconds (None: the pool's statement timeout for each step) the statement under way is cancelled
+    and ReportTooLong raised."""
     started = time.perf_counter()
+    deadline = None if time_limit is None else started + time_limit
     now = now or datetime.now(UTC)
     window = timedelta(days=repeat_window_days)
     settled_by = min(request.end + window, now)
@@ -177,7 +182,18 @@ async def consistency_report(
                     except TimeoutError:
                         break
                 steps = _steps(request, window, settled_by, now, len(conns))
-                rows = await _run_steps(conns, schema, steps, progress, timings if timings is not None else {})
+                try:
+                    rows = await _run_steps(
+                        conns, schema, steps, progress, timings if timings is not None else {}, deadline
+                    )
+                except TimeoutError:
+                    if deadline is None:
+                        raise
+                    raise ReportTooLong(
+                        f"the report ran past its limit of {time_limit:g} s (UNIFY_AUDIT_TIMEOUT_SECONDS) and was "
+                        "stopped; ask for a shorter range or fewer channels, reasons or queues, or run `unify audit`, "
+                        "which has no limit"
+                    ) from None
         finally:
             await _close_run(pool, first, run)
 
@@ -239,6 +255,7 @@ async def _run_steps(
     steps: Sequence[_Step],
     progress: Progress | None,
     timings: dict[str, float],
+    deadline: float | None = None,
 ) -> dict[str, Any]:
     """Run `steps` on `conns`, each connection taking the first step whose needs are done whenever it is free (its
     seconds go to `timings`). A step that fails cancels the others and its error is raised."""
@@ -264,7 +281,9 @@ async def _run_steps(
             async with conn.transaction():
                 await conn.execute(_Q["run_session"], schema, RANGE_WORKERS if step.key == "prepare_range" else "0")
                 call = getattr(conn, step.call)
-                rows[step.key] = await call(_Q[step.query], *step.args(rows))
+                # past the deadline, asyncpg cancels the statement and raises TimeoutError
+                left = None if deadline is None else max(deadline - time.perf_counter(), 0.001)
+                rows[step.key] = await call(_Q[step.query], *step.args(rows), timeout=left)
             timings[step.key] = round(time.perf_counter() - began, 3)
             async with changed:
                 done.add(step.key)

@@ -70,6 +70,7 @@ async def consistency_route(
         repeat_window_days=settings.repeat_window_days,
         thresholds=thresholds_of(settings),
         connections=settings.audit_connections,
+        time_limit=settings.audit_timeout_seconds,
     )
     if fmt == "csv":
         content = render_csv(report).encode()
