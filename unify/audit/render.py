@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from schemas import ChannelFigures, ConsistencyReport, Deviation
+from schemas import ChannelFigures, ConsistencyReport, Deviation, Quantiles
 from unify.audit.params import CHANNELS
 from unify.audit.report import CHANNEL_WORDS, HISTOGRAM_EDGES, duration_text
 
@@ -86,6 +86,11 @@ def render_csv(report: ConsistencyReport) -> str:
 
 def _pct(value: float | None) -> str:
     return "–" if value is None else f"{value:.0%}"
+
+
+def _spread(q: Quantiles) -> str:
+    """Median / p90 of durations."""
+    return f"{_sec(q.median)} / {_sec(q.p90)}"
 
 
 def _sec(value: float | None) -> str:
@@ -270,6 +275,8 @@ def render_html(report: ConsistencyReport) -> str:
             "unidentified",
             "queue wait per leg (median / p90)",
             "hold per leg",
+            "queue wait per journey",
+            "hold per journey",
             "customer wait per journey",
             "handle time",
             "transfer",
@@ -283,10 +290,12 @@ def render_html(report: ConsistencyReport) -> str:
                 f"{f.contacts:,}",
                 f"{f.customers:,}",
                 _pct(f.unidentified_share),
-                f"{_sec(f.per_leg.queue_wait.median)} / {_sec(f.per_leg.queue_wait.p90)}",
-                f"{_sec(f.per_leg.hold.median)} / {_sec(f.per_leg.hold.p90)}",
-                f"{_sec(f.per_journey.customer_wait.median)} / {_sec(f.per_journey.customer_wait.p90)}",
-                f"{_sec(f.handle.median)} / {_sec(f.handle.p90)}",
+                _spread(f.per_leg.queue_wait),
+                _spread(f.per_leg.hold),
+                _spread(f.per_journey.queue_wait),
+                _spread(f.per_journey.hold),
+                _spread(f.per_journey.customer_wait),
+                _spread(f.handle),
                 _pct(f.transfer_rate),
                 _pct(f.abandonment_rate),
                 _pct(f.repeat_rate),
