@@ -6,10 +6,14 @@ Two `GET` routes over unify's own tables (the database `unify serve` writes), ea
 context timeline entry:
 
     /msgspec   the rows are fetched as records and encoded to JSON by msgspec in Python;
-    /pg-json   PostgreSQL builds the JSON array (`json_agg`) and the handler returns its bytes as they come.
+    /pg-json   PostgreSQL builds the JSON array (`json_agg`) and the handler returns its bytes as they come;
+    /logged    as /msgspec, and the same statement writes a `context_access` row as unify's context read does
+               (api key `LOGGED_KEY`): not a ceiling, but what a read that is logged before it is answered costs
+               even with nothing else to do.
 
-An unknown number answers 200 `[]`. No auth, no customer group, no journey, no access log. The asyncpg pool is
-opened in the lifespan as unify opens its own: same size, and no reset round trip when a connection is released.
+An unknown number answers 200 `[]`. No auth, no customer group, no journey, no access log (but on /logged). The
+asyncpg pool is opened in the lifespan as unify opens its own: same size, and no reset round trip when a connection is
+released.
 Served by granian with one worker, like `unify serve --workers 1`:
 
     DATABASE_URL=postgresql://…/unify python -m granian --interface asgi --workers 1 \\
@@ -38,6 +42,19 @@ order by i.occurred_at desc, i.id desc
 limit 50
 """
 _PG_JSON = f"select coalesce(json_agg(x), '[]')::text from ({_ROWS}) x"
+LOGGED_KEY = "00000000-0000-0000-0000-0000000b0a2e"
+"""The api_key_id of the access-log rows /logged writes (bench/context.py deletes them at the end)."""
+_LOGGED = f"""
+with logged as (
+    insert into context_access (api_key_id, route, customer_id, identifier_kind, identifier_value, match_status,
+                                verification, masked)
+    select '{LOGGED_KEY}'::uuid, 'context', d.customer_id, 'phone', $1::text,
+           case when d.id is null then 'unknown' else 'found' end, 'unverified', false
+    from (select) as one
+    left join identifier d on d.kind = 'phone' and d.value = $1::text
+)
+{_ROWS}
+"""
 _JSON = "application/json"
 _encoder = msgspec.json.Encoder()
 
@@ -64,6 +81,12 @@ async def rows_msgspec(request: Request, phone: str) -> Response[bytes]:
     return Response(_encoder.encode([dict(r) for r in records]), media_type=_JSON)
 
 
+@get("/logged")
+async def rows_logged(request: Request, phone: str) -> Response[bytes]:
+    records = await request.app.state.pool.fetch(_LOGGED, phone)
+    return Response(_encoder.encode([dict(r) for r in records]), media_type=_JSON)
+
+
 @get("/pg-json")
 async def rows_pg_json(request: Request, phone: str) -> Response[bytes]:
     document = await request.app.state.pool.fetchval(_PG_JSON, phone)
@@ -75,4 +98,4 @@ async def ready() -> Response[bytes]:
     return Response(b"ok", media_type="text/plain")
 
 
-app = Litestar(route_handlers=[rows_msgspec, rows_pg_json, ready], lifespan=[_lifespan])
+app = Litestar(route_handlers=[rows_msgspec, rows_pg_json, rows_logged, ready], lifespan=[_lifespan])
