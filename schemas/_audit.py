@@ -25,10 +25,11 @@ AuditMetric = Literal[
     "abandonment_rate",
     "promise_kept_rate",
 ]
-"""A figure the deviations compare: `first_answer_wait` (a contact's own queue wait), `journey_wait` (queue and
-hold summed over the customer's journey), `repeat_rate`, `first_contact_resolution`, `transfer_rate`,
-`abandonment_rate`, `promise_kept_rate` (promises kept of those due, by the channel they were made on; every reason
-only)."""
+"""A figure the deviations compare: `first_answer_wait` (how long a contact waited for a person: its recorded queue
+wait, else until it was answered, else until the first reply in its thread), `journey_wait` (recorded queue wait and
+hold summed over the customer's journey; a journey with none recorded is left out), `repeat_rate`,
+`first_contact_resolution`, `transfer_rate`, `abandonment_rate`, `promise_kept_rate` (promises kept of those due, by
+the channel they were made on; every reason only)."""
 
 
 class Quantiles(Struct, frozen=True, kw_only=True):

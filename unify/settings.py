@@ -49,6 +49,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -214,7 +215,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         raise ConfigurationError("UNIFY_AUDIT_SIGNIFICANCE must be in (0, 1)")
     if settings.audit_connections < 1:
         raise ConfigurationError("UNIFY_AUDIT_CONNECTIONS must be at least 1")
-    if settings.audit_timeout_seconds <= 0:
+    if not 0 < settings.audit_timeout_seconds < math.inf:
         raise ConfigurationError("UNIFY_AUDIT_TIMEOUT_SECONDS must be more than 0")
     if settings.max_body_bytes < 1024:
         raise ConfigurationError("UNIFY_MAX_BODY_BYTES must be at least 1024")

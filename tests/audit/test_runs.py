@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 import msgspec
 import pytest
+from litestar.testing import AsyncTestClient
 
 from schemas import ConsistencyReport
 from tests.audit.conftest import contact, ident, ingest
@@ -21,6 +22,7 @@ from tests.audit.test_consistency import history
 from unify.audit import audit_request, consistency_report, thresholds_of
 from unify.audit import report as report_module
 from unify.errors import ReportTooLong
+from unify.http import create_app
 from unify.settings import Settings
 from unify.store import connect, open_pool
 
@@ -175,6 +177,23 @@ async def test_the_run_is_closed_when_a_step_fails_or_runs_too_long(
     assert await runs_left(db) == ([], [])
     monkeypatch.undo()  # the pool's connections are still good
     assert await report_on(wide_pool, settings, 2) and await runs_left(db) == ([], [])
+
+
+async def test_a_report_past_its_limit_answers_503(
+    settings: Settings, auditor: dict[str, str], db: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await ingest(settings, history())
+    slow = "select pg_sleep(5), $1::text, $2::text, $3::text"
+    monkeypatch.setattr(report_module, "_Q", dict(report_module._Q, figures_switches=slow))
+    limited = msgspec.structs.replace(settings, audit_timeout_seconds=0.5)
+    async with AsyncTestClient(app=create_app(limited)) as client:
+        response = await client.get(
+            "/v1/audit/consistency", params={"from": "2026-10-01", "to": "2026-10-31"}, headers=auditor
+        )
+    assert response.status_code == 503 and "retry-after" not in response.headers  # not "database down"
+    problem = response.json()
+    assert problem["type"].endswith("/report-too-long") and "UNIFY_AUDIT_TIMEOUT_SECONDS" in problem["detail"]
+    assert await runs_left(db) == ([], [])
 
 
 async def test_runs_left_behind_are_swept_once_their_process_is_gone(

@@ -371,6 +371,9 @@ conversation under way continue it, outbound and internal interactions are not c
 previous contact; first-contact resolution is a contact no repeat followed within the window.</li>
 <li>A journey is a run of contacts each repeating the one before; its wait is the sum of queue wait and hold over
 every leg and contact, which is what the customer lived through, while each agent sees one leg.</li>
+<li>A first answer is how long a contact waited for a person: its recorded queue wait, else the time until it was
+answered, else the time until the first reply in its thread (not an automatic reply or a bot's message).</li>
+<li>A wait nobody recorded is left out of the figures (n counts those that have one), not counted as 0 s.</li>
 <li>Handle time is talk + hold where talk time is recorded, else answered → ended. Abandoned counts contacts that
 reached nobody (abandoned, unanswered, busy, failed, canceled, undelivered, bounced).</li>
 <li>Medians and 90th percentiles are observed values (discrete percentiles).</li>

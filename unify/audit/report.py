@@ -187,11 +187,11 @@ async def consistency_report(
                         conns, schema, steps, progress, timings if timings is not None else {}, deadline
                     )
                 except TimeoutError:
-                    if deadline is None:
-                        raise
+                    if deadline is None or time.perf_counter() < deadline:
+                        raise  # not the report's limit (the database did not answer)
                     raise ReportTooLong(
                         f"the report ran past its limit of {time_limit:g} s (UNIFY_AUDIT_TIMEOUT_SECONDS) and was "
-                        "stopped; ask for a shorter range or fewer channels, reasons or queues, or run `unify audit`, "
+                        "stopped; ask for a shorter range or for one channel, reason or queue, or run `unify audit`, "
                         "which has no limit"
                     ) from None
         finally:
@@ -278,12 +278,16 @@ async def _run_steps(
                 if progress is not None:
                     progress(step.description, len(steps) - len(waiting) - 1, len(steps))
             began = time.perf_counter()
+
+            def left() -> float | None:
+                """Seconds to the deadline: past it, asyncpg cancels the statement and raises TimeoutError."""
+                return None if deadline is None else max(deadline - time.perf_counter(), 0.001)
+
             async with conn.transaction():
-                await conn.execute(_Q["run_session"], schema, RANGE_WORKERS if step.key == "prepare_range" else "0")
+                workers = RANGE_WORKERS if step.key == "prepare_range" else "0"
+                await conn.execute(_Q["run_session"], schema, workers, timeout=left())
                 call = getattr(conn, step.call)
-                # past the deadline, asyncpg cancels the statement and raises TimeoutError
-                left = None if deadline is None else max(deadline - time.perf_counter(), 0.001)
-                rows[step.key] = await call(_Q[step.query], *step.args(rows), timeout=left)
+                rows[step.key] = await call(_Q[step.query], *step.args(rows), timeout=left())
             timings[step.key] = round(time.perf_counter() - began, 3)
             async with changed:
                 done.add(step.key)

@@ -24,7 +24,8 @@ _WHY = {
     409: "The request contradicts the current state (a vetoed merge, an undone undo, a decided suggestion).",
     413: "The body is larger than UNIFY_MAX_BODY_BYTES (imports: UNIFY_MAX_IMPORT_BYTES); its first bytes are kept.",
     415: "The body's content type is not one this route reads.",
-    503: "The database is not reachable right now; retry after `Retry-After` seconds.",
+    503: "The database is not reachable right now; retry after `Retry-After` seconds (the consistency audit: also "
+    "`report-too-long`, a report past UNIFY_AUDIT_TIMEOUT_SECONDS, with no `Retry-After`).",
 }
 _METHODS = ("get", "put", "post", "delete", "patch")
 _LOOKUPS = frozenset({"/v1/context", "/v1/stream"})  # routes naming a customer in the query (unknown: 404)

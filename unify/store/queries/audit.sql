@@ -46,15 +46,18 @@ select set_config('search_path', quote_ident($1) || ', ' || current_setting('sea
 -- interaction; `followed` when it has a customer.
 -- Handle time: talk + hold when the talk time is recorded, else answered → ended.
 -- First answer (a contact's wait for one): the queue wait its record shows; else, when it records when it was
--- answered, the time until then; else, in a thread, the time until the thread's first outbound interaction after it
--- (the agent's reply to an email or a chat); else not known (null).
+-- answered, the time until then; else, in a thread, the time until the thread's first reply after it: an outbound
+-- interaction a person sent (not an automatic reply, `details.auto_submitted`, nor a bot's chat message,
+-- `details.author_type` 'bot') that did not fail (is_failed_contact); else not known (null).
 create unlogged table audit_range with (autovacuum_enabled = off) as
 with threaded as (
     -- The previous interaction of each threaded interaction's thread (any direction), for continues_conversation:
-    -- the next message of a conversation under way is not a new contact; and the first outbound one after it.
+    -- the next message of a conversation under way is not a new contact; and the first reply after it.
     select t.id,
            lag(t.occurred_at) over (partition by t.thread_key order by t.occurred_at, t.id) as thread_previous_at,
-           min(t.occurred_at) filter (where t.direction = 'outbound')
+           min(t.occurred_at) filter (where t.direction = 'outbound' and not is_failed_contact(t.status)
+                                            and t.event -> 'details' ->> 'auto_submitted' is distinct from 'true'
+                                            and t.event -> 'details' ->> 'author_type' is distinct from 'bot')
                over (partition by t.thread_key order by t.occurred_at desc, t.id desc
                      rows between unbounded preceding and 1 preceding) as thread_reply_at
     from interaction t
