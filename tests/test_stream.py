@@ -378,6 +378,9 @@ async def test_e_errors(server: Server) -> None:
 
         bad_email = await client.get("/v1/stream", params={"email": "noreply@example.com"}, headers=key)
         assert bad_email.status_code == 400 and "email" in bad_email.json()["detail"]
+        for kind, value in (("email", "a\x00b@example.com"), ("account", "A\x00"), ("chat", "web:\x00")):
+            nul = await client.get("/v1/stream", params={kind: value}, headers=key)  # a NUL: no one's identifier
+            assert nul.status_code == 400 and nul.json()["errors"][0]["field"] == kind, nul.text
 
         bad_uuid = await client.get("/v1/stream", params={"customer_id": "nope"}, headers=key)
         assert bad_uuid.status_code == 400 and bad_uuid.json()["errors"][0]["field"] == "customer_id"

@@ -8,12 +8,23 @@ UnifyError
 ├── Forbidden             403   key lacks the scope
 ├── NotFound              404
 ├── Conflict              409   the request contradicts the current state (a vetoed merge, an undone undo)
+├── ReportTooLong          503   a consistency report past UNIFY_AUDIT_TIMEOUT_SECONDS
 └── ServiceUnavailable    503   database down or not migrated
+
+`checked_instant` and `checked_text` turn what PostgreSQL cannot store (a time past its calendar, a NUL character)
+into the BadRequest naming the field, before it reaches a statement.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from schemas import FieldError
+
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+"""The instants a request may name: far beyond any contact center's records, and far enough from the calendar's ends
+that a window added to them stays a date."""
 
 
 class UnifyError(Exception):
@@ -43,6 +54,25 @@ class BadRequest(UnifyError):
     status = 400
     title = "Bad request"
     slug = "bad-request"
+
+
+def checked_instant(field: str, moment: datetime, text: str | None = None) -> datetime:
+    """`moment` when it lies within EARLIEST and LATEST, else the BadRequest naming `field` (`text`: as given)."""
+    if not EARLIEST <= moment <= LATEST:
+        message = (
+            f"{text or moment.isoformat()!r} is out of range: it must lie within {EARLIEST:%Y-%m-%d} 00:00 UTC and "
+            f"{LATEST:%Y-%m-%d} 00:00 UTC"
+        )
+        raise BadRequest(f"{field}: {message}", errors=[FieldError(field=field, message=message)])
+    return moment
+
+
+def checked_text(field: str, text: str | None) -> str | None:
+    """`text` unless it holds a NUL character (which PostgreSQL's text cannot store): then the BadRequest naming
+    `field`."""
+    if text is not None and "\x00" in text:
+        raise BadRequest(f"`{field}` contains a NUL character", errors=[FieldError(field=field, message="NUL")])
+    return text
 
 
 class UnsupportedMediaType(BadRequest):

@@ -261,6 +261,21 @@ async def test_promises_show_overdue_first_and_can_be_kept(
         f"/v1/customers/{customer}/promises/{made[0]['id']}", json={"status": "forgotten"}, headers=admin
     )
     assert bad.status_code == 400 and "status" in bad.text
+    # What PostgreSQL cannot store is a 400 naming the field, not a server error.
+    for body, field in [
+        ({"text": "x", "due_at": "0001-01-01T00:00:00+14:00"}, "due_at"),
+        ({"text": "x", "due_at": "9999-12-31T23:59:59-12:00"}, "due_at"),
+        ({"text": "call\u0000back", "due_at": ago(days=-1)}, "text"),
+        ({"text": "x", "due_at": ago(days=-1), "agent": "kim\u0000"}, "agent"),
+    ]:
+        response = await client.post(f"/v1/customers/{customer}/promises", json=body, headers=admin)
+        assert response.status_code == 400 and response.json()["errors"][0]["field"] == field, response.text
+    for body, field in [
+        ({"status": "kept", "note": "a\u0000"}, "note"),
+        ({"status": "kept", "actor": "b\u0000"}, "actor"),
+    ]:
+        response = await client.patch(f"/v1/customers/{customer}/promises/{made[0]['id']}", json=body, headers=admin)
+        assert response.status_code == 400 and response.json()["errors"][0]["field"] == field, response.text
     missing = await client.get("/v1/customers/00000000-0000-7000-8000-000000000000/promises", headers=auth)
     assert missing.status_code == 404
 
@@ -483,6 +498,9 @@ async def test_every_read_is_in_the_access_log(
     assert (await client.get("/v1/context/access-log", headers=auth)).status_code == 403
     naive = await client.get("/v1/context/access-log", params={"from": "2026-11-30T09:00:00"}, headers=admin)
     assert naive.status_code == 400
+    for name, moment in (("from", "0001-01-01T00:00:00+14:00"), ("to", "9999-12-31T23:59:59-14:00")):
+        far = await client.get("/v1/context/access-log", params={name: moment}, headers=admin)
+        assert far.status_code == 400 and far.json()["errors"][0]["field"] == name, far.text
 
 
 async def test_a_merged_customer_id_answers_with_the_whole_group(

@@ -84,6 +84,10 @@ def test_phone_default_region_applies_only_without_country_code() -> None:
         "   ",
         "not a number",
         "+999 123",
+        # dialled locally only (no area code): two people in two cities would share it
+        "555-0100",
+        "555 0100",
+        "7946 0958",
     ],
 )
 def test_junk_phones_normalize_to_none(raw: str) -> None:
@@ -265,6 +269,8 @@ def test_other_kinds_are_stripped_and_junk_dropped() -> None:
     assert norm("chat", "whatsapp:jane") == "whatsapp:jane"
     assert norm("external", "unknown") is None
     assert norm("account", "   ") is None
+    for kind, value in [("chat", "a\x00b"), ("account", "A\x00"), ("external", "x\x1by"), ("email", "a\x00b@x.com")]:
+        assert norm(kind, value) is None  # a control character: no one's identifier
 
 
 # --- block list ----------------------------------------------------------------------------------------------------

@@ -513,6 +513,9 @@ async def test_lookup_needs_exactly_one_identifier(client: AsyncTestClient, auth
     assert none.status_code == two.status_code == 400
     unknown = (await client.get("/v1/identity/lookup", params={"email": "New@Example.com"}, headers=auth)).json()
     assert (unknown["status"], unknown["value"]) == ("unknown", "new@example.com")
+    for kind in ("chat", "account", "external"):  # a NUL names no one (and is no server error)
+        nul = await client.get("/v1/identity/lookup", params={kind: "a\x00b"}, headers=auth)
+        assert nul.status_code == 200 and nul.json()["status"] == "unknown", nul.text
 
 
 async def test_concurrent_first_contacts_and_a_merge_racing_ingest_lose_nothing(

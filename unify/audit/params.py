@@ -8,14 +8,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import get_args
 
 from schemas import AuditFormat, Channel, FieldError
-from unify.errors import BadRequest
+from unify.errors import BadRequest, checked_instant
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
-EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
-LATEST = datetime(9000, 1, 1, tzinfo=UTC)
-"""The instants a range may start and end at: far beyond any contact center's records, and far enough from the
-calendar's ends that the range widened by the repeat window stays a date."""
 MAX_FILTER_LENGTH = 512
 """As long as a reason or queue may be (ShortText): any value the records hold can be asked for."""
 CHANNELS: tuple[Channel, ...] = get_args(Channel)
@@ -57,13 +53,7 @@ def parse_instant(parameter: str, text: str, *, end_of_day: bool) -> datetime:
             moment = moment.astimezone(UTC)
     except (ValueError, OverflowError):
         raise _bad(parameter, f"{text!r} is not a date (YYYY-MM-DD) or an RFC 3339 time") from None
-    if not EARLIEST <= moment <= LATEST:
-        raise _bad(
-            parameter,
-            f"{text!r} is out of range: a range lies within {EARLIEST:%Y-%m-%d} 00:00 UTC and {LATEST:%Y-%m-%d} "
-            "00:00 UTC (a date as `to` means the end of that day)",
-        )
-    return moment
+    return checked_instant(parameter, moment, text)
 
 
 def _filter(parameter: str, text: str | None) -> str | None:

@@ -8,7 +8,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 from schemas import FieldError, Problem
-from unify.errors import ServiceUnavailable, UnifyError
+from unify.errors import BadRequest, ServiceUnavailable, UnifyError
 from unify.store import DATABASE_UNREACHABLE
 
 log = structlog.get_logger("unify.http")
@@ -62,7 +62,22 @@ def http_exception_handler(request: Request, exc: HTTPException) -> Response[Pro
     return _problem(request, problem, exc.headers)
 
 
+UNSTORABLE = (
+    asyncpg.CharacterNotInRepertoireError,
+    asyncpg.UntranslatableCharacterError,
+    asyncpg.DatetimeFieldOverflowError,
+)
+"""A value PostgreSQL cannot store (a NUL character, a time past its calendar) that no check before the statement
+caught: the client's input, so a 400, not a server error."""
+
+
 def unexpected_error_handler(request: Request, exc: Exception) -> Response[Problem]:
+    if isinstance(exc, UNSTORABLE):
+        log.warning("unstorable_input", error=type(exc).__name__, detail=str(exc))
+        return unify_error_handler(
+            request,
+            BadRequest(f"a value in the request cannot be stored: {exc} (a NUL character, or a time out of range?)"),
+        )
     if isinstance(exc, DATABASE_DOWN):
         log.warning("database_unavailable", error=type(exc).__name__)
         return unify_error_handler(

@@ -33,7 +33,7 @@ from unify.context import (
     update_promise,
 )
 from unify.context import create_promise as record_promise
-from unify.errors import BadRequest, NotFound
+from unify.errors import BadRequest, NotFound, checked_instant, checked_text
 
 _JSON = "application/json"
 Limit = Annotated[int, QueryParameter(ge=1, le=MAX_TIMELINE, description="Timeline entries (1–200).")]
@@ -185,6 +185,9 @@ async def timeline_route(
     description="What was promised, by when, on which channel, by which agent. It shows in the context until kept.",
 )
 async def create_promise_route(request: Request, customer_id: FromPath[UUID], data: JSONBody[NewPromise]) -> Promise:
+    checked_text("text", data.text)
+    checked_text("agent", data.agent)
+    checked_instant("due_at", data.due_at)
     async with request.app.state.pool.acquire() as conn:
         return await record_promise(conn, customer_id, data)
 
@@ -198,6 +201,8 @@ async def create_promise_route(request: Request, customer_id: FromPath[UUID], da
 async def update_promise_route(
     request: Request, customer_id: FromPath[UUID], promise_id: FromPath[UUID], data: JSONBody[PromiseUpdate]
 ) -> Promise:
+    checked_text("note", data.note)
+    checked_text("actor", data.actor)
     actor = data.actor.strip() if data.actor and data.actor.strip() else f"api-key:{request.state.api_key_id}"
     async with request.app.state.pool.acquire() as conn:
         return await update_promise(conn, customer_id, promise_id, data, actor)
@@ -234,6 +239,8 @@ async def access_log_route(
                 f"`{name}` needs a time zone offset, e.g. 2026-11-30T09:00:00Z",
                 errors=[FieldError(field=name, message="no time zone offset")],
             )
+        if moment is not None:
+            checked_instant(name, moment)
     async with request.app.state.pool.acquire() as conn:
         return await list_context_access(
             conn, customer_id=customer_id, api_key_id=api_key_id, since=since, until=until, limit=limit

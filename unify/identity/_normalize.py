@@ -65,6 +65,10 @@ class NormalizedIdentifier:
     verification: Verification = "unverified"
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+"""Control characters other than tab and line breaks (which the stripping of each kind handles)."""
+
+
 @functools.lru_cache(maxsize=65_536)
 def normalize_phone(raw: str, default_region: str, *, br_ninth_digit: bool = False) -> str | None:
     """E.164 without any extension, or None for a value that cannot reach a person; `br_ninth_digit` writes old
@@ -88,7 +92,11 @@ def normalize_phone(raw: str, default_region: str, *, br_ninth_digit: bool = Fal
     except phonenumbers.NumberParseException:
         return None
     national = phonenumbers.national_significant_number(number)
-    if set(national) <= {"0"} or len(national) < 5 or not phonenumbers.is_possible_number(number):
+    if set(national) <= {"0"} or len(national) < 5:
+        return None
+    # A number possible only when dialled locally (a US 7-digit `555-0100`: no area code) names no one line: two
+    # people in two cities would share it.
+    if phonenumbers.is_possible_number_with_reason(number) != phonenumbers.ValidationResult.IS_POSSIBLE:
         return None
     if br_ninth_digit and number.country_code == _BR_COUNTRY_CODE and _BR_OLD_MOBILE.fullmatch(national):
         return f"+{_BR_COUNTRY_CODE}{national[:2]}9{national[2:]}"
@@ -125,8 +133,11 @@ def normalize_email(raw: str, *, gmail_dots: bool = False, plus_tags: bool = Fal
 def normalize_identifier(
     identifier: Identifier, default_region: str, rules: NormalizationRules = DEFAULT_RULES
 ) -> NormalizedIdentifier | None:
-    """The normalized form of one identifier under `rules`, or None when it cannot identify anyone or is blocked."""
+    """The normalized form of one identifier under `rules`, or None when it cannot identify anyone or is blocked (a
+    value with a control character, NUL included, is no one's: nothing a person types or a platform sends)."""
     value: str | None
+    if _CONTROL.search(identifier.value):
+        return None
     match identifier.kind:
         case "phone":
             value = normalize_phone(
