@@ -39,7 +39,13 @@ class InteractionNotice(Struct, frozen=True, kw_only=True):
     queue: str | None = None
     identifiers: Annotated[
         list[str],
-        Meta(description="The interaction's normalized identifiers as `kind:value` (`phone:+14155550100`)."),
+        Meta(
+            description=(
+                "The interaction's normalized identifiers as `kind:value` (`phone:+14155550100`). On a stream whose "
+                "`ready` says `masked`, each one but those of the filter shows only its last two characters "
+                "(`email:•••om`), as the context of an unverified lookup does."
+            )
+        ),
     ] = []
     identifiers_truncated: Annotated[
         bool,
@@ -68,6 +74,15 @@ class StreamReady(Struct, frozen=True, kw_only=True):
     agent: str | None = None
     queue: str | None = None
     heartbeat_seconds: float
+    masked: Annotated[
+        bool,
+        Meta(
+            description=(
+                "True when the stream follows an identifier at a `verification` below what reveals everything "
+                "(UNIFY_CONTEXT_UNVERIFIED_VIEW): the notices' other identifiers are masked."
+            )
+        ),
+    ] = False
 
 
 class StreamResync(Struct, frozen=True, kw_only=True):

@@ -341,6 +341,17 @@ async def test_c_an_identifier_stream_follows_its_customer_on_every_channel(serv
         emailed = await ingest(server, person_event("stream-i-1", email, channel="email"))
         message = await events.next()
         assert message.id == emailed["interaction_id"] and "phone:+14155550320" not in message.json()["identifiers"]
+        # followed by an unverified number (the default): her email is masked, as the context masks it
+        assert events.ready["masked"] is True and message.json()["identifiers"] == ["email:•••om"]
+        await ingest(server, person_event("stream-i-1b", phone, email))
+        assert (await events.next()).json()["identifiers"] == ["email:•••om", "phone:+14155550320"]
+    async with stream(server, phone="+1 415 555 0320", verification="authenticated") as events:
+        assert events.ready["masked"] is False
+        again = await ingest(server, person_event("stream-i-1c", email, channel="email"))
+        message = await events.next()
+        assert message.id == again["interaction_id"] and message.json()["identifiers"] == ["email:dora@example.com"]
+    async with stream(server, customer_id=dora["customer_id"]) as events:  # by customer id: as the context, in full
+        assert events.ready["masked"] is False
 
     # A number nobody has yet: its first call is sent (it carries the number); once the stream has re-resolved it
     # at a heartbeat, the new customer's email is sent too.

@@ -5,8 +5,9 @@ merge group, re-resolved at every heartbeat), `phone` / `email` / `chat` / `acco
 normalizes them; the customers they belong to are followed too, re-resolved likewise), `agent`, `queue`. Events:
 `ready` (the filter as understood), then `interaction` for each notice (SSE `id` = the interaction id, data =
 `InteractionNotice`), `resync` when notices were missed, and a comment line every UNIFY_STREAM_HEARTBEAT_SECONDS on
-an idle stream. The notices come from PostgreSQL (migration 0011) through the worker's `InteractionFeed`
-(unify/stream.py)."""
+an idle stream. A stream following an identifier is vouched for as the context's lookups are (`verification`, default
+`unverified`): below what reveals everything, the notices' other identifiers are masked as the context masks them.
+The notices come from PostgreSQL (migration 0011) through the worker's `InteractionFeed` (unify/stream.py)."""
 
 from __future__ import annotations
 
@@ -26,9 +27,18 @@ from litestar.params import FromQuery
 from litestar.response import ServerSentEvent
 from litestar.response.sse import ServerSentEventMessage
 
-from schemas import FieldError, Identifier, IdentifierKind, InteractionNotice, StreamReady, StreamResync
+from schemas import (
+    FieldError,
+    Identifier,
+    IdentifierKind,
+    InteractionNotice,
+    StreamReady,
+    StreamResync,
+    Verification,
+)
 from unify.errors import BadRequest, NotFound, ServiceUnavailable
 from unify.http._problems import DATABASE_DOWN
+from unify.http.context import Vouched
 from unify.identity import normalize_identifier
 from unify.store import load_queries
 from unify.stream import InteractionFeed, StreamFilter, Subscription
@@ -99,6 +109,7 @@ async def stream_interactions(
     account: FromQuery[str | None] = None,
     agent: FromQuery[str | None] = None,
     queue: FromQuery[str | None] = None,
+    verification: Vouched = None,
 ) -> ServerSentEvent:
     agent = agent.strip() if agent and agent.strip() else None
     queue = queue.strip() if queue and queue.strip() else None
@@ -108,6 +119,9 @@ async def stream_interactions(
             errors=[FieldError(field=name, message="one of these is required") for name in _FILTER_PARAMETERS],
         )
     identifiers = _identifiers(request, {"phone": phone, "email": email, "chat": chat, "account": account})
+    # as the context: a lookup by an identifier is unverified unless the desktop says otherwise
+    vouched: Verification = verification or ("unverified" if identifiers else "authenticated")
+    masked = bool(identifiers) and not request.app.state.context_policy.trusted(vouched)
     roots: frozenset[UUID] = frozenset()
     customer: tuple[UUID, UUID] | None = None
     if customer_id is not None:
@@ -128,9 +142,19 @@ async def stream_interactions(
     )
     heartbeat = float(request.app.state.settings.stream_heartbeat_seconds)
     return ServerSentEvent(
-        _events(request, feed, stream_filter, customer, heartbeat),
+        _events(request, feed, stream_filter, customer, heartbeat, masked),
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+def _masked(notice: InteractionNotice, shown: frozenset[str]) -> InteractionNotice:
+    """`notice` with each identifier but those in `shown` reduced to its last two characters, as the context of an
+    unverified lookup masks them (migration 0010: '•••' and the value's last two)."""
+    identifiers = [
+        item if item in shown else f"{item.split(':', 1)[0]}:•••{item.split(':', 1)[1][-2:]}"
+        for item in notice.identifiers
+    ]
+    return msgspec.structs.replace(notice, identifiers=identifiers)
 
 
 async def _events(
@@ -139,9 +163,11 @@ async def _events(
     stream_filter: StreamFilter,
     customer: tuple[UUID, UUID] | None,
     heartbeat: float,
+    masked: bool = False,
 ) -> AsyncIterator[ServerSentEventMessage]:
-    """The event stream of one client (`customer`: the id asked for and its root now); its subscription is removed
-    however the stream ends (the client going away cancels this generator)."""
+    """The event stream of one client (`customer`: the id asked for and its root now; `masked`: the notices show only
+    the filter's own identifiers in full); its subscription is removed however the stream ends (the client going away
+    cancels this generator)."""
     delivered = 0
     subscription = feed.subscribe(stream_filter)
     log.info(
@@ -161,6 +187,7 @@ async def _events(
             agent=next(iter(stream_filter.agents), None),
             queue=next(iter(stream_filter.queues), None),
             heartbeat_seconds=heartbeat,
+            masked=masked,
         )
         yield ServerSentEventMessage(event="ready", data=_encode(ready).decode())
         resolve_at = time.monotonic() + heartbeat
@@ -182,6 +209,8 @@ async def _events(
                 yield ServerSentEventMessage(data=None, comment="heartbeat")
             elif isinstance(item, InteractionNotice):
                 delivered += 1
+                if masked:
+                    item = _masked(item, stream_filter.identifiers)
                 yield ServerSentEventMessage(
                     event="interaction", id=str(item.interaction_id), data=_encode(item).decode()
                 )
