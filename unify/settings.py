@@ -32,7 +32,7 @@
 | `UNIFY_FUZZY_MIN_SCORE` | `0.85` | Lowest name-similarity score (0–1) that makes a fuzzy merge suggestion. |
 | `UNIFY_REPEAT_WINDOW_DAYS` | `7` | A contact within this many days of the customer's previous one is a repeat. |
 | `UNIFY_CONTEXT_UNVERIFIED_VIEW` | `metadata` | What a lookup on unverified evidence shows: `metadata` or `full`. |
-| `UNIFY_SUPPRESS_OFFERS_FAILED_CONTACTS` | `3` | Failed contacts in 24 h that set the `suppress_offers` flag. |
+| `UNIFY_SUPPRESS_OFFERS_FAILED_CONTACTS` | `3` | Failed inbound interactions in 24 h that set `suppress_offers`. |
 | `UNIFY_COMPLAINT_REASONS` | `complaint` | Reasons/dispositions (comma-separated) that count as a complaint. |
 | `UNIFY_VIP_TIERS` | `gold,platinum,vip` | Values of the `tier` event attribute that set the `vip` flag. |
 | `UNIFY_AT_RISK_REPEATS` | `3` | Repeat contacts within the window that set the `at_risk` flag. |

@@ -224,6 +224,26 @@ async def test_effort_sums_every_leg_of_a_transferred_call_next_to_what_each_age
     assert (await context(client, auth, phone="+14155550100")).repeat.contacts == 1
 
 
+async def test_effort_counts_call_legs_no_platform_counted_and_averages_the_waits_recorded(
+    client: AsyncTestClient, auth: dict[str, str]
+) -> None:
+    await post(
+        client,
+        auth,
+        event("call", "voice", PHONE, occurred_at=ago(minutes=40), agent="agent.kim", queue_wait_seconds=300),
+        # a Twilio-style child leg: it names its parent and counts no transfer itself
+        event(
+            "child", "voice", PHONE, occurred_at=ago(minutes=35), agent="agent.raj", details={"parent_call_id": "call"}
+        ),
+        # chat messages record no wait: they are no legs of 0 s
+        event("chat-1", "chat", PHONE, occurred_at=ago(minutes=20)),
+        event("chat-2", "chat", PHONE, occurred_at=ago(minutes=10)),
+    )
+    effort = (await context(client, auth, phone="+14155550100")).effort
+    assert effort.interactions == 4 and effort.transfers == 1
+    assert effort.longest_leg_wait_seconds == 300 and effort.average_leg_wait_seconds == 300
+
+
 async def test_promises_show_overdue_first_and_can_be_kept(
     client: AsyncTestClient, auth: dict[str, str], admin: dict[str, str]
 ) -> None:
@@ -288,6 +308,12 @@ async def test_suppress_offers_after_three_dropped_calls_in_a_day_and_not_after_
         for n, status in enumerate(("abandoned", "no_answer"))
     ]
     await post(client, auth, *dropped, event("drop-old", "voice", PHONE, status="failed", occurred_at=ago(hours=30)))
+    # Call-backs the customer did not pick up are the contact center's attempts, not the customer's failures.
+    callbacks = [
+        event(f"callback-{n}", "voice", PHONE, direction="outbound", status="no_answer", occurred_at=ago(hours=n + 3))
+        for n in range(3)
+    ]
+    await post(client, auth, *callbacks)
     calm = await context(client, auth, phone="+14155550100")
     assert "suppress_offers" not in {g.flag for g in calm.guidance}
     # The unanswered calls are owed a call back (yesterday's too).

@@ -83,9 +83,10 @@ summary as materialized (
     select max(h.occurred_at) filter (where h.is_contact) as last_contact,
            -- The current journey starts at the last contact that did not repeat the one before it.
            max(h.occurred_at) filter (where h.is_contact and not h.repeat) as journey_start,
-           count(*) filter (where h.direction <> 'internal' and is_failed_contact(h.status)
+           -- what reached nobody from the customer's side (a dropped transfer leg too; a failed call-back is not)
+           count(*) filter (where h.direction = 'inbound' and is_failed_contact(h.status)
                               and h.occurred_at >= o.now - interval '24 hours') as failed_today,
-           string_agg(distinct h.status, ', ') filter (where h.direction <> 'internal' and is_failed_contact(h.status)
+           string_agg(distinct h.status, ', ') filter (where h.direction = 'inbound' and is_failed_contact(h.status)
                                                          and h.occurred_at >= o.now - interval '24 hours')
                as failed_statuses,
            string_agg(distinct h.channel, ', ') filter (where h.complaint and h.occurred_at >= o.now - o.win)
@@ -102,10 +103,16 @@ effort as materialized (
            coalesce(sum(customer_wait_seconds(h.queue_wait_seconds, h.hold_seconds)), 0) as customer_wait,
            coalesce(sum(h.queue_wait_seconds), 0) as queue_wait,
            coalesce(sum(h.hold_seconds), 0) as hold,
-           coalesce(sum(h.transfer_count), 0) as transfers,
+           -- the platforms' transfer counts, or the call legs continuing another (platforms that count none)
+           greatest(coalesce(sum(h.transfer_count), 0),
+                    count(*) filter (where h.direction = 'inbound' and h.channel = 'voice' and not h.is_contact))
+               as transfers,
            count(distinct h.agent) as agents,
            coalesce(max(customer_wait_seconds(h.queue_wait_seconds, h.hold_seconds)), 0) as longest_leg,
-           coalesce(avg(customer_wait_seconds(h.queue_wait_seconds, h.hold_seconds)), 0) as average_leg
+           -- over the legs that recorded a wait (a chat message or an email records none: not a wait of 0 s)
+           coalesce(avg(customer_wait_seconds(h.queue_wait_seconds, h.hold_seconds))
+                        filter (where h.queue_wait_seconds is not null or h.hold_seconds is not null), 0)
+               as average_leg
     from summary s
     cross join outcome o
     left join history h
