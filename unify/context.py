@@ -219,8 +219,16 @@ async def list_context_access(
     until: datetime | None,
     limit: int,
 ) -> list[ContextAccess]:
-    """The access log, newest first, filtered by customer group, key and time."""
-    rows = await conn.fetch(_Q["list_context_access"], customer_id, api_key_id, since, until, limit)
+    """The access log, newest first, filtered by customer group, key and time (a statement for each way in: by
+    customer, by key, or neither)."""
+    query = (
+        "list_context_access_of_customer"
+        if customer_id is not None
+        else "list_context_access_of_key"
+        if api_key_id is not None
+        else "list_context_access"
+    )
+    rows = await conn.fetch(_Q[query], customer_id, api_key_id, since, until, limit)
     return [
         ContextAccess(
             id=r["id"],

@@ -336,12 +336,39 @@ order by overdue desc, pr.status <> 'open', case when pr.status = 'open' then pr
 select exists (select 1 from customer where id = $1);
 
 -- name: list_context_access
--- The access log, newest first: optionally of one customer's group ($1), one API key ($2), from $3, before $4.
+-- The access log, newest first: optionally of one API key ($2), from $3, before $4 ($1 unused: see the next).
+-- Three statements, not one with "$1 is null or …": prepared once for every call, such a statement is planned
+-- without knowing which filter is given, and would read the whole log for one customer's reads.
 select a.*
 from context_access a
-where ($1::uuid is null or a.customer_id in (select g.id from customer c join customer g on g.root_id = c.root_id
-                                             where c.id = $1::uuid)
-                        or a.customer_id = $1::uuid)
+where ($2::uuid is null or a.api_key_id = $2::uuid)
+  and ($3::timestamptz is null or a.read_at >= $3::timestamptz)
+  and ($4::timestamptz is null or a.read_at < $4::timestamptz)
+  and $1::uuid is null
+order by a.read_at desc, a.id desc
+limit $5;
+
+-- name: list_context_access_of_key
+-- The reads of one API key ($2, not null), newest first, from $3, before $4 (through context_access_key).
+select a.*
+from context_access a
+where a.api_key_id = $2::uuid
+  and ($3::timestamptz is null or a.read_at >= $3::timestamptz)
+  and ($4::timestamptz is null or a.read_at < $4::timestamptz)
+  and $1::uuid is null
+order by a.read_at desc, a.id desc
+limit $5;
+
+-- name: list_context_access_of_customer
+-- The reads of one customer's group ($1, not null: the customers merged with it, and the id itself, which an
+-- erasure or an undone merge may have left without a customer row), newest first, optionally of one API key ($2),
+-- from $3, before $4 (through context_access_customer).
+select a.*
+from context_access a
+where a.customer_id = any(array(select g.id from customer c join customer g on g.root_id = c.root_id
+                                where c.id = $1::uuid
+                                union
+                                select $1::uuid))
   and ($2::uuid is null or a.api_key_id = $2::uuid)
   and ($3::timestamptz is null or a.read_at >= $3::timestamptz)
   and ($4::timestamptz is null or a.read_at < $4::timestamptz)
