@@ -507,6 +507,56 @@ async def test_suggestions_accept_merges_and_reject_keeps_apart(
     assert twice.status_code == 409
 
 
+async def test_a_persons_decision_keeps_two_customers_apart_until_a_person_changes_it(
+    client: AsyncTestClient, auth: dict[str, str], admin: dict[str, str]
+) -> None:
+    phone, email = ident("phone", PHONE, "authenticated"), ident("email", EMAIL, "authenticated")
+    first_a = await post(client, auth, event("k-a", "voice", phone))
+    first_b = await post(client, auth, event("k-b", "email", email))
+    a, b = first_a["customer_id"], first_b["customer_id"]
+    both = await post(client, auth, event("k-ab", "chat", phone, email))  # both authenticated: merged
+    assert both["customer_id"] == a
+    merge = (await identity(client, auth, a))["merges"][0]
+    assert merge["rule"] == "strong-evidence"
+    undone = await client.post(f"/v1/merges/{merge['id']}/undo", json={"reason": "two people"}, headers=admin)
+    assert undone.status_code == 200, undone.text
+
+    # The same strong evidence again: no merge; a conflicting suggestion naming the undo, for a person to look at.
+    await post(client, auth, event("k-ab-2", "chat", phone, email))
+    assert await customer_of(client, auth, first_a["interaction_id"]) == a
+    assert await customer_of(client, auth, first_b["interaction_id"]) == b
+    [held] = await suggestions(client, auth)
+    assert held["status"] == "conflict" and "undid their merge" in held["conflict"] and "two people" in held["conflict"]
+
+    # A person may change their mind: accepting it merges them.
+    accepted = await client.post(
+        f"/v1/identity/suggestions/{held['id']}/accept", json={"reason": "same after all"}, headers=admin
+    )
+    assert accepted.status_code == 200 and accepted.json()["status"] == "accepted", accepted.text
+
+    # A rejected suggestion stays decided: the next weak event naming both raises it as a conflict, not as new.
+    c = (await post(client, auth, event("k-c", "email", ident("email", "carl@example.com"))))["customer_id"]
+    await post(client, auth, event("k-ac", "voice", ident("phone", "+14155550199"), ident("email", "carl@example.com")))
+    d_call = await post(client, auth, event("k-d", "voice", ident("phone", "+14155550188")))
+    await post(client, auth, event("k-cd", "voice", ident("phone", "+14155550188"), ident("email", "carl@example.com")))
+    [open_] = await suggestions(client, auth)
+    assert open_["status"] == "pending" and {open_["customer_a"], open_["customer_b"]} == {c, d_call["customer_id"]}
+    rejected = await client.post(
+        f"/v1/identity/suggestions/{open_['id']}/reject", json={"reason": "different people"}, headers=admin
+    )
+    assert rejected.status_code == 200, rejected.text
+    await post(
+        client, auth, event("k-cd-2", "voice", ident("phone", "+14155550188"), ident("email", "carl@example.com"))
+    )
+    [raised] = await suggestions(client, auth)
+    assert raised["status"] == "conflict" and "rejected merging them" in raised["conflict"]
+    # a manual merge still goes ahead
+    manual = await client.post(
+        f"/v1/customers/{c}/merge", json={"customer_id": d_call["customer_id"], "reason": "checked"}, headers=admin
+    )
+    assert manual.status_code == 200, manual.text
+
+
 async def test_lookup_needs_exactly_one_identifier(client: AsyncTestClient, auth: dict[str, str]) -> None:
     none = await client.get("/v1/identity/lookup", headers=auth)
     two = await client.get("/v1/identity/lookup", params={"phone": PHONE, "email": EMAIL}, headers=auth)

@@ -31,9 +31,10 @@ from customer_merge
 where id = $1;
 
 -- name: merge_customers
--- $1 survivor, $2 merged, $3 rule, $4 actor, $5 reason, $6 per-kind limits.
+-- A merge a person asks for: $1 survivor, $2 merged, $3 rule, $4 actor, $5 reason, $6 per-kind limits. `by_person`:
+-- an earlier decision keeping them apart does not stop it (migration 0020); the limits still do.
 select o_merge_id as merge_id, o_survivor as survivor_id, o_merged as merged_id, o_refused as refused
-from merge_customers($1, $2, $3, null, null, $4, $5, $6);
+from merge_customers($1, $2, $3, null, null, $4, $5, $6::jsonb || '{"by_person": true}');
 
 -- name: undo_merge
 select o_survivor as survivor_id, o_merged as merged_id, o_refused as refused
