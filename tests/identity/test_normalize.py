@@ -163,6 +163,9 @@ def test_br_old_and_new_forms_dedupe_with_rule() -> None:
         ("  JANE@EXAMPLE.COM  ", "jane@example.com"),
         ("jane@example.com.", "jane@example.com"),
         ("josé@bücher.de", "josé@xn--bcher-kva.de"),
+        ("anna@straße.de", "anna@xn--strae-oqa.de"),  # IDNA 2008: not the different domain strasse.de
+        ("anna@XN--STRAE-OQA.DE", "anna@xn--strae-oqa.de"),
+        ("ops@mail_relay.example.com", "ops@mail_relay.example.com"),  # an ASCII domain is kept as written
         ("Jane <jane+billing@example.com>", "jane+billing@example.com"),
         ("j.a.n.e@gmail.com", "j.a.n.e@gmail.com"),
         ("jane@googlemail.com", "jane@googlemail.com"),
@@ -189,6 +192,10 @@ def test_email_plain_normalization(raw: str, expected: str) -> None:
         "@example.com",
         "jane@",
         "a@b@example.com",
+        "mailerdaemon@example.com",
+        "notifications-noreply@example.com",
+        "billing.no-reply@example.com",
+        "ada@exam ple.com",  # a space is no part of an address
     ],
 )
 def test_junk_emails_normalize_to_none(raw: str) -> None:

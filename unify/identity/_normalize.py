@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from email.utils import parseaddr
 
+import idna
 import phonenumbers
 
 from schemas import VERIFICATION_ORDER, Identifier, IdentifierKind, Verification
@@ -33,8 +34,11 @@ _JUNK_CALLERS = frozenset(
     }
 )
 _JUNK_MAILBOXES = re.compile(
-    r"^(no[-_.]?reply|do[-_.]?not[-_.]?reply|postmaster|mailer[-_.]daemon|bounces?)([+\-_.].*)?$"
+    r"^(([a-z0-9]+[-_.])*(no[-_.]?reply|do[-_.]?not[-_.]?reply)|postmaster|mailer[-_.]?daemon|bounces?)"
+    r"([+\-_.].*)?$"
 )
+"""Mailboxes no person reads: no-reply in any spelling (`notifications-noreply`, `do_not_reply`), postmaster,
+mailer-daemon (`mailerdaemon` too), bounces."""
 _GMAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
 _BR_COUNTRY_CODE = 55
 # Before 2016 Brazilian mobiles had 8 digits (first 6-9) after a two-digit area code; they all gained a leading 9.
@@ -106,7 +110,11 @@ def normalize_phone(raw: str, default_region: str, *, br_ninth_digit: bool = Fal
 def normalize_email(raw: str, *, gmail_dots: bool = False, plus_tags: bool = False) -> str | None:
     """`local@domain` lower-cased, without display name, the domain IDNA-encoded; `plus_tags` drops a `+tag`
     from the local part, `gmail_dots` drops its dots at gmail.com (and googlemail.com, which becomes gmail.com)."""
-    _, address = parseaddr(raw.strip())
+    given = raw.strip()
+    written = given[given.rfind("<") + 1 : -1] if given.endswith(">") and "<" in given else given
+    if any(c.isspace() for c in written):  # `ada@exam ple.com`: parseaddr would quietly join the halves
+        return None
+    _, address = parseaddr(given)
     if address.count("@") != 1:
         return None
     local, domain = address.rsplit("@", 1)
@@ -114,10 +122,13 @@ def normalize_email(raw: str, *, gmail_dots: bool = False, plus_tags: bool = Fal
     domain = domain.strip().rstrip(".").lower()
     if not local or not domain or "." not in domain:
         return None
-    try:
-        domain = domain.encode("idna").decode("ascii")
-    except UnicodeError:
-        return None
+    if not domain.isascii():
+        # IDNA 2008 with the UTS 46 mapping, as browsers and mail servers do: `straße.de` stays `xn--strae-oqa.de`
+        # (the stdlib's IDNA 2003 codec would make it the different domain `strasse.de`)
+        try:
+            domain = idna.encode(domain, uts46=True).decode("ascii")
+        except idna.IDNAError:
+            return None
     if _JUNK_MAILBOXES.match(local):
         return None
     if plus_tags:
