@@ -7,6 +7,7 @@ come. The journey definitions it uses (contact, repeat, journey, customer wait, 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,16 @@ from uuid import UUID
 
 import asyncpg
 
-from schemas import ContextAccess, Identifier, IdentifierKind, NewPromise, Promise, PromiseUpdate, Verification
+from schemas import (
+    ContextAccess,
+    FieldError,
+    Identifier,
+    IdentifierKind,
+    NewPromise,
+    Promise,
+    PromiseUpdate,
+    Verification,
+)
 from unify.errors import BadRequest, NotFound
 from unify.identity import IdentityPolicy, normalize_identifier
 from unify.settings import Settings
@@ -124,6 +134,8 @@ def decode_cursor(cursor: str) -> Cursor:
     try:
         if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] != "masked"):
             raise ValueError(cursor)
+        if not re.fullmatch(r"-?[0-9]{1,20}", parts[0]):  # int() would also take `1_000`, spaces, other digits
+            raise ValueError(cursor)
         return Cursor(_EPOCH + timedelta(microseconds=int(parts[0])), UUID(parts[1]), masked=len(parts) == 3)
     except (ValueError, OverflowError):
         raise BadRequest("`cursor` is not a cursor this service returned (use `next_cursor` as it is)") from None
@@ -189,7 +201,12 @@ async def create_promise(conn: asyncpg.Connection, customer_id: UUID, new: NewPr
         _Q["create_promise"], customer_id, new.text, new.due_at, new.channel, new.agent, new.interaction_id
     )
     if row is None:
-        raise NotFound(f"no customer with id {customer_id}")
+        if not await conn.fetchval(_Q["customer_exists"], customer_id):
+            raise NotFound(f"no customer with id {customer_id}")
+        raise BadRequest(
+            f"interaction_id: no interaction with id {new.interaction_id}",
+            errors=[FieldError(field="interaction_id", message="no such interaction")],
+        )
     return _promise(row)
 
 

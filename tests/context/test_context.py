@@ -52,6 +52,9 @@ async def admin(db: asyncpg.Connection) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
+_ARABIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+
+
 async def post(client: AsyncTestClient, auth: dict[str, str], *events: dict[str, Any]) -> list[dict[str, Any]]:
     response = await client.post("/v1/interactions", json=list(events), headers=auth)
     assert response.status_code in (200, 201), response.text
@@ -296,6 +299,12 @@ async def test_promises_show_overdue_first_and_can_be_kept(
     ]:
         response = await client.patch(f"/v1/customers/{customer}/promises/{made[0]['id']}", json=body, headers=admin)
         assert response.status_code == 400 and response.json()["errors"][0]["field"] == field, response.text
+    nowhere = await client.post(
+        f"/v1/customers/{customer}/promises",
+        json={"text": "x", "due_at": ago(days=-1), "interaction_id": "00000000-0000-7000-8000-000000000000"},
+        headers=admin,
+    )
+    assert nowhere.status_code == 400 and nowhere.json()["errors"][0]["field"] == "interaction_id", nowhere.text
     missing = await client.get("/v1/customers/00000000-0000-7000-8000-000000000000/promises", headers=auth)
     assert missing.status_code == 404
 
@@ -433,6 +442,10 @@ async def test_timeline_pages_back_with_the_cursor(client: AsyncTestClient, auth
     assert seen == by_time
     bad = await client.get(f"/v1/customers/{customer}/timeline", params={"cursor": "nope"}, headers=auth)
     assert bad.status_code == 400 and "cursor" in bad.json()["detail"]
+    micros, rest = first.next_cursor.split("~", 1)
+    for forged in (f"{micros[:2]}_{micros[2:]}~{rest}", f" {micros}~{rest}", f"{micros.translate(_ARABIC)}~{rest}"):
+        response = await client.get(f"/v1/customers/{customer}/timeline", params={"cursor": forged}, headers=auth)
+        assert response.status_code == 400, forged  # only the digits a cursor is written with
     missing = await client.get("/v1/customers/00000000-0000-7000-8000-000000000000/timeline", headers=auth)
     assert missing.status_code == 404
 

@@ -274,6 +274,8 @@ def test_email_variants_dedupe_only_with_rules() -> None:
 def test_other_kinds_are_stripped_and_junk_dropped() -> None:
     assert norm("account", "  ACME-42 ") == "ACME-42"
     assert norm("chat", "whatsapp:jane") == "whatsapp:jane"
+    assert norm("chat", " Intercom : User-77 ") == norm("chat", "intercom:User-77") == "intercom:User-77"
+    assert norm("chat", "intercom:") is None and norm("chat", ":42") is None
     assert norm("external", "unknown") is None
     assert norm("account", "   ") is None
     for kind, value in [("chat", "a\x00b"), ("account", "A\x00"), ("external", "x\x1by"), ("email", "a\x00b@x.com")]:

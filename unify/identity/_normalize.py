@@ -160,6 +160,15 @@ def normalize_identifier(
                 gmail_dots="gmail-dots" in rules.equivalences,
                 plus_tags="plus-tags" in rules.equivalences,
             )
+        case "chat":
+            # `platform:handle`: the platform is a name (`Intercom:42` is `intercom:42`), the handle is the
+            # platform's own and kept as written
+            platform, colon, handle = identifier.value.strip().partition(":")
+            value = f"{platform.strip().lower()}:{handle.strip()}" if colon else platform or None
+            if value is not None and (value.startswith(":") or value.endswith(":")):
+                value = None  # a platform without a handle, or a handle without a platform's name
+            if value is not None and value.lower() in _JUNK_CALLERS:
+                value = None
         case _:
             value = identifier.value.strip() or None
             if value is not None and value.lower() in _JUNK_CALLERS:

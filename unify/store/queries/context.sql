@@ -306,9 +306,10 @@ from target g;
 
 -- name: create_promise
 -- $1 customer (any id of the group; the promise is recorded against the group's root), $2 text, $3 due, $4 channel,
--- $5 agent, $6 interaction. No row: no such customer.
+-- $5 agent, $6 interaction (null, or one that exists). No row: no such customer, or no such interaction.
 insert into promise (customer_id, text, due_at, channel, agent, interaction_id)
-select c.root_id, $2, $3, $4, $5, $6 from customer c where c.id = $1
+select c.root_id, $2, $3, $4, $5, $6 from customer c
+where c.id = $1 and ($6::uuid is null or exists (select 1 from interaction i where i.id = $6::uuid))
 returning *, (status = 'open' and due_at < statement_timestamp()) as overdue;
 
 -- name: update_promise
