@@ -74,6 +74,16 @@ class ChannelFigures(Struct, frozen=True, kw_only=True):
     legs: Annotated[int, Meta(ge=0, description="Inbound legs: contacts and their transfer legs.")] = 0
     per_leg: WaitFigures
     handle: Quantiles
+    first_answer: Annotated[
+        Quantiles,
+        Meta(
+            description=(
+                "How long contacts waited for a person: the queue wait a contact's record shows, else the time until "
+                "it was answered, else until the first reply in its thread from a person (contacts with none of "
+                "these are left out: `n`)."
+            )
+        ),
+    ] = Quantiles()
     journeys: Count = 0
     per_journey: WaitFigures
     transferred: Count = 0

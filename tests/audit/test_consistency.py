@@ -178,6 +178,10 @@ async def test_every_figure_by_hand(client: AsyncTestClient, auditor: dict[str, 
     # Ada's chat recorded no hold: her journey's hold is not known (left out), not 0 s.
     assert chat["per_journey"]["hold"] == q(0)
     assert overall["per_leg"]["queue_wait"] == q(6, 120, 3600)  # 30 60 120 200 1800 3600
+    # First answers of the contacts (leg 2 is no contact; c5's text records no wait and was never answered).
+    assert (voice["first_answer"], email["first_answer"]) == (q(2, 60, 200), q(2, 1800, 3600))
+    assert (chat["first_answer"], sms["first_answer"]) == (q(1, 30, 30), q(0))
+    assert overall["first_answer"] == q(5, 200, 3600)  # 30 60 200 1800 3600
     assert overall["per_journey"] == {
         "queue_wait": q(3, 180, 1845),
         "hold": q(2, 15, 50),  # Cy 15, Bob 50
@@ -563,6 +567,10 @@ async def test_first_answer_without_a_queue_wait(
     }
     # The per-leg queue wait stays what the records show: the emails and the chats recorded none.
     assert by_channel(report)["email"]["per_leg"]["queue_wait"]["n"] == 0
+    # Per channel: the six answered emails (the seventh has none yet), the chats, the calls' queue waits.
+    channels = by_channel(report)
+    assert (channels["email"]["first_answer"], channels["chat"]["first_answer"]) == (q(6, 7200, 7200), q(2, 30, 900))
+    assert channels["voice"]["first_answer"] == q(10, 60, 60)
 
 
 def test_cli_writes_each_format(

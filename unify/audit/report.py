@@ -350,7 +350,9 @@ _NO_WAITS = WaitFigures(queue_wait=Quantiles(), hold=Quantiles(), customer_wait=
 
 
 def _empty_channel(channel: str | None) -> ChannelFigures:
-    return ChannelFigures(channel=channel, per_leg=_NO_WAITS, handle=Quantiles(), per_journey=_NO_WAITS)  # type: ignore[arg-type]
+    return ChannelFigures(  # type: ignore[arg-type]
+        channel=channel, per_leg=_NO_WAITS, handle=Quantiles(), first_answer=Quantiles(), per_journey=_NO_WAITS
+    )
 
 
 def _channel_figures(legs: list[asyncpg.Record], journeys: list[asyncpg.Record]) -> dict[str | None, ChannelFigures]:
@@ -383,6 +385,7 @@ def _channel_figures(legs: list[asyncpg.Record], journeys: list[asyncpg.Record])
                 customer_wait=_quantiles(r["customer_wait_n"], r["customer_wait"]),
             ),
             handle=_quantiles(r["handle_n"], r["handle"]),
+            first_answer=_quantiles(r["first_answer_n"], r["first_answer"]),
             journeys=journeys_n,
             per_journey=per_journey,
             transferred=r["transferred"],

@@ -246,7 +246,7 @@ order by 1;
 
 -- name: figures_channels
 -- Per channel and overall (`overall`): contacts and their customers, per-leg waits as each leg's record shows
--- them (inbound legs: contacts and the legs continuing them), handle time, transfers, failures, repeats and first
+-- them (inbound legs: contacts and the legs continuing them), contacts' first answers (prepare_range), handle time, transfers, failures, repeats and first
 -- contact resolution. Percentiles are discrete (an observed value): [median, p90].
 with continued as (
     select distinct source, continues from audit_leg where continues is not null
@@ -274,6 +274,8 @@ select grouping(channel) = 1 as overall,
        percentile_disc(array[0.5, 0.9]) within group (order by customer_wait) as customer_wait,
        count(handle) as handle_n,
        percentile_disc(array[0.5, 0.9]) within group (order by handle) as handle,
+       count(first_answer) filter (where contact) as first_answer_n,
+       percentile_disc(array[0.5, 0.9]) within group (order by first_answer) filter (where contact) as first_answer,
        count(*) filter (where transferred) as transferred,
        count(*) filter (where contact and failed) as failed,
        count(*) filter (where repeat) as repeats,
