@@ -352,6 +352,8 @@ async def test_c_an_identifier_stream_follows_its_customer_on_every_channel(serv
         assert message.id == again["interaction_id"] and message.json()["identifiers"] == ["email:dora@example.com"]
     async with stream(server, customer_id=dora["customer_id"]) as events:  # by customer id: as the context, in full
         assert events.ready["masked"] is False
+    async with stream(server, customer_id=dora["customer_id"], verification="unverified") as events:
+        assert events.ready["masked"] is True  # unless the desktop says the caller is unverified
 
     # A number nobody has yet: its first call is sent (it carries the number); once the stream has re-resolved it
     # at a heartbeat, the new customer's email is sent too.

@@ -234,7 +234,7 @@ async def test_effort_counts_call_legs_no_platform_counted_and_averages_the_wait
         client,
         auth,
         event("call", "voice", PHONE, occurred_at=ago(minutes=40), agent="agent.kim", queue_wait_seconds=300),
-        # a Twilio-style child leg: it names its parent and counts no transfer itself
+        # an inbound continuation leg that names its parent and counts no transfer itself
         event(
             "child", "voice", PHONE, occurred_at=ago(minutes=35), agent="agent.raj", details={"parent_call_id": "call"}
         ),

@@ -166,6 +166,7 @@ def test_br_old_and_new_forms_dedupe_with_rule() -> None:
         ("anna@straße.de", "anna@xn--strae-oqa.de"),  # IDNA 2008: not the different domain strasse.de
         ("anna@XN--STRAE-OQA.DE", "anna@xn--strae-oqa.de"),
         ("ops@mail_relay.example.com", "ops@mail_relay.example.com"),  # an ASCII domain is kept as written
+        ("jane@example.com (Jane Doe)", "jane@example.com"),  # the old comment form of a display name
         ("Jane <jane+billing@example.com>", "jane+billing@example.com"),
         ("j.a.n.e@gmail.com", "j.a.n.e@gmail.com"),
         ("jane@googlemail.com", "jane@googlemail.com"),
@@ -196,6 +197,8 @@ def test_email_plain_normalization(raw: str, expected: str) -> None:
         "notifications-noreply@example.com",
         "billing.no-reply@example.com",
         "ada@exam ple.com",  # a space is no part of an address
+        "jane@exa..com",
+        f"jane@{'a' * 64}.com",
     ],
 )
 def test_junk_emails_normalize_to_none(raw: str) -> None:

@@ -121,7 +121,7 @@ async def stream_interactions(
     identifiers = _identifiers(request, {"phone": phone, "email": email, "chat": chat, "account": account})
     # as the context: a lookup by an identifier is unverified unless the desktop says otherwise
     vouched: Verification = verification or ("unverified" if identifiers else "authenticated")
-    masked = bool(identifiers) and not request.app.state.context_policy.trusted(vouched)
+    masked = (bool(identifiers) or verification is not None) and not request.app.state.context_policy.trusted(vouched)
     roots: frozenset[UUID] = frozenset()
     customer: tuple[UUID, UUID] | None = None
     if customer_id is not None:

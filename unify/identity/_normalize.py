@@ -110,7 +110,7 @@ def normalize_phone(raw: str, default_region: str, *, br_ninth_digit: bool = Fal
 def normalize_email(raw: str, *, gmail_dots: bool = False, plus_tags: bool = False) -> str | None:
     """`local@domain` lower-cased, without display name, the domain IDNA-encoded; `plus_tags` drops a `+tag`
     from the local part, `gmail_dots` drops its dots at gmail.com (and googlemail.com, which becomes gmail.com)."""
-    given = raw.strip()
+    given = re.sub(r"\([^()]*\)", " ", raw).strip()  # `jane@example.com (Jane Doe)`: an RFC 5322 comment
     written = given[given.rfind("<") + 1 : -1] if given.endswith(">") and "<" in given else given
     if any(c.isspace() for c in written):  # `ada@exam ple.com`: parseaddr would quietly join the halves
         return None
@@ -122,7 +122,10 @@ def normalize_email(raw: str, *, gmail_dots: bool = False, plus_tags: bool = Fal
     domain = domain.strip().rstrip(".").lower()
     if not local or not domain or "." not in domain:
         return None
-    if not domain.isascii():
+    if domain.isascii():
+        if any(not 0 < len(label) <= 63 for label in domain.split(".")) or len(domain) > 253:
+            return None  # `exa..com`, a label or a name too long for DNS
+    else:
         # IDNA 2008 with the UTS 46 mapping, as browsers and mail servers do: `straße.de` stays `xn--strae-oqa.de`
         # (the stdlib's IDNA 2003 codec would make it the different domain `strasse.de`)
         try:

@@ -83,7 +83,8 @@ summary as materialized (
     select max(h.occurred_at) filter (where h.is_contact) as last_contact,
            -- The current journey starts at the last contact that did not repeat the one before it.
            max(h.occurred_at) filter (where h.is_contact and not h.repeat) as journey_start,
-           -- what reached nobody from the customer's side (a dropped transfer leg too; a failed call-back is not)
+           -- what reached nobody from the customer's side (an inbound transfer leg too; a failed call-back or any
+           -- leg the platform dialled out is not counted)
            count(*) filter (where h.direction = 'inbound' and is_failed_contact(h.status)
                               and h.occurred_at >= o.now - interval '24 hours') as failed_today,
            string_agg(distinct h.status, ', ') filter (where h.direction = 'inbound' and is_failed_contact(h.status)
@@ -103,7 +104,8 @@ effort as materialized (
            coalesce(sum(customer_wait_seconds(h.queue_wait_seconds, h.hold_seconds)), 0) as customer_wait,
            coalesce(sum(h.queue_wait_seconds), 0) as queue_wait,
            coalesce(sum(h.hold_seconds), 0) as hold,
-           -- the platforms' transfer counts, or the call legs continuing another (platforms that count none)
+           -- the platforms' transfer counts, or the inbound call legs continuing another (Amazon Connect, native
+           -- events that count none; Twilio's dialled child legs are outbound and not counted)
            greatest(coalesce(sum(h.transfer_count), 0),
                     count(*) filter (where h.direction = 'inbound' and h.channel = 'voice' and not h.is_contact))
                as transfers,
