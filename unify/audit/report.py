@@ -264,6 +264,10 @@ async def _run_steps(
     done: set[str] = set()
     changed = asyncio.Condition()
 
+    def left() -> float | None:
+        """Seconds to the deadline: past it, asyncpg cancels the statement and raises TimeoutError."""
+        return None if deadline is None else max(deadline - time.perf_counter(), 0.001)
+
     async def work(conn: asyncpg.Connection) -> None:
         while True:
             async with changed:
@@ -278,11 +282,6 @@ async def _run_steps(
                 if progress is not None:
                     progress(step.description, len(steps) - len(waiting) - 1, len(steps))
             began = time.perf_counter()
-
-            def left() -> float | None:
-                """Seconds to the deadline: past it, asyncpg cancels the statement and raises TimeoutError."""
-                return None if deadline is None else max(deadline - time.perf_counter(), 0.001)
-
             async with conn.transaction():
                 workers = RANGE_WORKERS if step.key == "prepare_range" else "0"
                 await conn.execute(_Q["run_session"], schema, workers, timeout=left())

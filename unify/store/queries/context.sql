@@ -339,15 +339,14 @@ order by overdue desc, pr.status <> 'open', case when pr.status = 'open' then pr
 select exists (select 1 from customer where id = $1);
 
 -- name: list_context_access
--- The access log, newest first: optionally of one API key ($2), from $3, before $4 ($1 unused: see the next).
+-- The whole access log, newest first, from $3, before $4 ($1 customer and $2 key: null; see the next two).
 -- Three statements, not one with "$1 is null or …": prepared once for every call, such a statement is planned
 -- without knowing which filter is given, and would read the whole log for one customer's reads.
 select a.*
 from context_access a
-where ($2::uuid is null or a.api_key_id = $2::uuid)
-  and ($3::timestamptz is null or a.read_at >= $3::timestamptz)
+where ($3::timestamptz is null or a.read_at >= $3::timestamptz)
   and ($4::timestamptz is null or a.read_at < $4::timestamptz)
-  and $1::uuid is null
+  and $1::uuid is null and $2::uuid is null
 order by a.read_at desc, a.id desc
 limit $5;
 
